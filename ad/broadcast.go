@@ -1,0 +1,158 @@
+package ad
+
+import "fmt"
+
+// broadcastShape returns the NumPy broadcast of two shapes.
+func broadcastShape(op string, a, b []int) []int {
+	n := max(len(a), len(b))
+	out := make([]int, n)
+	for i := 0; i < n; i++ {
+		da, db := 1, 1
+		if j := len(a) - n + i; j >= 0 {
+			da = a[j]
+		}
+		if j := len(b) - n + i; j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		case db == 1:
+			out[i] = da
+		default:
+			panic(fmt.Sprintf("ad: %s: shapes %v and %v do not broadcast", op, a, b))
+		}
+	}
+	return out
+}
+
+// bcastStrides returns, for each axis of out, the stride of in along it
+// (0 where in is broadcast). in must broadcast to out.
+func bcastStrides(in, out []int) []int {
+	st := make([]int, len(out))
+	s := 1
+	for i := len(out) - 1; i >= 0; i-- {
+		j := len(in) - len(out) + i
+		if j < 0 {
+			continue
+		}
+		if in[j] != 1 {
+			st[i] = s
+		}
+		s *= in[j]
+	}
+	return st
+}
+
+// forEachOffset calls f(i, off) for every flat index i of shape out, where
+// off is the matching flat offset into a tensor with the given strides.
+func forEachOffset(out, strides []int, f func(i, off int)) {
+	n := numel(out)
+	if n == 0 {
+		return
+	}
+	r := len(out)
+	if r == 0 {
+		f(0, 0)
+		return
+	}
+	idx := make([]int, r)
+	off := 0
+	last := r - 1
+	inner, ist := out[last], strides[last]
+	for i := 0; i < n; {
+		o := off
+		for k := 0; k < inner; k++ {
+			f(i, o)
+			i++
+			o += ist
+		}
+		// advance the odometer over the outer axes
+		for ax := last - 1; ax >= 0; ax-- {
+			idx[ax]++
+			off += strides[ax]
+			if idx[ax] < out[ax] {
+				break
+			}
+			off -= strides[ax] * out[ax]
+			idx[ax] = 0
+		}
+	}
+}
+
+// BroadcastTo returns x broadcast to shape by NumPy rules, as a new tensor.
+// It panics if x does not broadcast to shape.
+func BroadcastTo(x *Tensor, shape ...int) *Tensor {
+	if sameShape(x.shape, shape) {
+		return x
+	}
+	bs := broadcastShape("BroadcastTo", x.shape, shape)
+	if !sameShape(bs, shape) {
+		panic(fmt.Sprintf("ad: BroadcastTo: shape %v does not broadcast to %v", x.shape, shape))
+	}
+	out := fromShape(cloneInts(shape))
+	xd, od := x.data, out.data
+	if len(xd) == 1 {
+		v := xd[0]
+		for i := range od {
+			od[i] = v
+		}
+	} else if isSuffix(x.shape, shape) {
+		for i := 0; i < len(od); i += len(xd) {
+			copy(od[i:i+len(xd)], xd)
+		}
+	} else {
+		forEachOffset(out.shape, bcastStrides(x.shape, out.shape), func(i, off int) { od[i] = xd[off] })
+	}
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{SumTo(g, ins[0].shape...)}
+	}, x)
+}
+
+// SumTo sums x over its broadcast axes so that the result has shape, the
+// adjoint of BroadcastTo. It panics if shape does not broadcast to x's shape.
+func SumTo(x *Tensor, shape ...int) *Tensor {
+	if sameShape(x.shape, shape) {
+		return x
+	}
+	bs := broadcastShape("SumTo", shape, x.shape)
+	if !sameShape(bs, x.shape) {
+		panic(fmt.Sprintf("ad: SumTo: shape %v does not broadcast to %v", shape, x.shape))
+	}
+	out := fromShape(cloneInts(shape))
+	xd, od := x.data, out.data
+	if len(od) == 1 {
+		s := 0.0
+		for _, v := range xd {
+			s += v
+		}
+		od[0] = s
+	} else if isSuffix(shape, x.shape) {
+		m := len(od)
+		for i := 0; i < len(xd); i += m {
+			row := xd[i : i+m]
+			for j, v := range row {
+				od[j] += v
+			}
+		}
+	} else {
+		forEachOffset(x.shape, bcastStrides(shape, x.shape), func(i, off int) { od[off] += xd[i] })
+	}
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{BroadcastTo(g, ins[0].shape...)}
+	}, x)
+}
+
+// isSuffix reports whether a equals the trailing dimensions of b, ignoring
+// leading ones of a.
+func isSuffix(a, b []int) bool {
+	for len(a) > 0 && a[0] == 1 {
+		a = a[1:]
+	}
+	if len(a) > len(b) {
+		return false
+	}
+	return sameShape(a, b[len(b)-len(a):])
+}

@@ -1,0 +1,205 @@
+package ad
+
+import "math"
+
+// mapValues applies f to every entry, unrecorded.
+func mapValues(x *Tensor, f func(float64) float64) *Tensor {
+	out := fromShape(x.shape)
+	for i, v := range x.data {
+		out.data[i] = f(v)
+	}
+	return out
+}
+
+// Neg returns −x.
+func Neg(x *Tensor) *Tensor { return MulScalar(x, -1) }
+
+// AddScalar returns x + s.
+func AddScalar(x *Tensor, s float64) *Tensor {
+	out := fromShape(x.shape)
+	binScalarR(kAdd, out.data, x.data, s)
+	return record(out, func(g *Tensor, _ []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{g}
+	}, x)
+}
+
+// MulScalar returns s·x.
+func MulScalar(x *Tensor, s float64) *Tensor {
+	out := fromShape(x.shape)
+	binScalarR(kMul, out.data, x.data, s)
+	return record(out, func(g *Tensor, _ []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{MulScalar(g, s)}
+	}, x)
+}
+
+// Exp returns eˣ.
+func Exp(x *Tensor) *Tensor {
+	out := fromShape(x.shape)
+	for i, v := range x.data {
+		out.data[i] = math.Exp(v)
+	}
+	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, out)}
+	}, x)
+}
+
+// Log returns the natural logarithm.
+func Log(x *Tensor) *Tensor {
+	return record(mapValues(x, math.Log), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Div(g, ins[0])}
+	}, x)
+}
+
+// Log1p returns log(1 + x), accurate for small x.
+func Log1p(x *Tensor) *Tensor {
+	return record(mapValues(x, math.Log1p), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Div(g, AddScalar(ins[0], 1))}
+	}, x)
+}
+
+// Expm1 returns eˣ − 1, accurate for small x.
+func Expm1(x *Tensor) *Tensor {
+	return record(mapValues(x, math.Expm1), func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, AddScalar(out, 1))}
+	}, x)
+}
+
+// Tanh returns the hyperbolic tangent.
+func Tanh(x *Tensor) *Tensor {
+	out := fromShape(x.shape)
+	for i, v := range x.data {
+		out.data[i] = math.Tanh(v)
+	}
+	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{tanhBack(g, out)}
+	}, x)
+}
+
+// tanhBack returns g ⊙ (1 − y²), the backward of y = tanh(x), as one
+// differentiable operation so that second-order passes stay cheap.
+func tanhBack(g, y *Tensor) *Tensor {
+	out := fromShape(y.shape)
+	gd, yd := g.data[:len(out.data)], y.data[:len(out.data)]
+	for i := range out.data {
+		out.data[i] = gd[i] * (1 - yd[i]*yd[i])
+	}
+	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
+		r := make([]*Tensor, 2)
+		if need[0] {
+			r[0] = tanhBack(G, ins[1])
+		}
+		if need[1] {
+			r[1] = MulScalar(Mul(Mul(G, ins[0]), ins[1]), -2)
+		}
+		return r
+	}, g, y)
+}
+
+func sigmoid(v float64) float64 {
+	if v >= 0 {
+		return 1 / (1 + math.Exp(-v))
+	}
+	e := math.Exp(v)
+	return e / (1 + e)
+}
+
+// softplus returns log(1 + eˣ) without overflow.
+func softplus(v float64) float64 {
+	return math.Max(v, 0) + math.Log1p(math.Exp(-math.Abs(v)))
+}
+
+// Sigmoid returns σ(x) = 1/(1 + e⁻ˣ).
+func Sigmoid(x *Tensor) *Tensor {
+	return record(mapValues(x, sigmoid), func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{sigmoidBack(g, out)}
+	}, x)
+}
+
+// sigmoidBack returns g ⊙ s ⊙ (1 − s), the backward of s = σ(x).
+func sigmoidBack(g, s *Tensor) *Tensor {
+	out := fromShape(s.shape)
+	gd, sd := g.data[:len(out.data)], s.data[:len(out.data)]
+	for i := range out.data {
+		out.data[i] = gd[i] * sd[i] * (1 - sd[i])
+	}
+	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
+		r := make([]*Tensor, 2)
+		if need[0] {
+			r[0] = sigmoidBack(G, ins[1])
+		}
+		if need[1] {
+			// ∂/∂s [g s (1−s)] = g (1 − 2s)
+			r[1] = Mul(Mul(G, ins[0]), AddScalar(MulScalar(ins[1], -2), 1))
+		}
+		return r
+	}, g, s)
+}
+
+// LogSigmoid returns log σ(x) = −softplus(−x), stable for large |x|.
+func LogSigmoid(x *Tensor) *Tensor {
+	out := mapValues(x, func(v float64) float64 { return -softplus(-v) })
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, Sigmoid(Neg(ins[0])))}
+	}, x)
+}
+
+// Softplus returns log(1 + eˣ), stable for large |x|.
+func Softplus(x *Tensor) *Tensor {
+	return record(mapValues(x, softplus), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, Sigmoid(ins[0]))}
+	}, x)
+}
+
+// Square returns x².
+func Square(x *Tensor) *Tensor {
+	out := fromShape(x.shape)
+	binLoop(kMul, out.data, x.data, x.data)
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, MulScalar(ins[0], 2))}
+	}, x)
+}
+
+// Sqrt returns √x.
+func Sqrt(x *Tensor) *Tensor {
+	return record(mapValues(x, math.Sqrt), func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Div(MulScalar(g, 0.5), out)}
+	}, x)
+}
+
+// Pow returns xᵖ for a constant exponent p.
+func Pow(x *Tensor, p float64) *Tensor {
+	out := mapValues(x, func(v float64) float64 { return math.Pow(v, p) })
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{Mul(g, MulScalar(Pow(ins[0], p-1), p))}
+	}, x)
+}
+
+// Abs returns |x|; its gradient at 0 is taken as 0.
+func Abs(x *Tensor) *Tensor {
+	return record(mapValues(x, math.Abs), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		sign := mapValues(ins[0], func(v float64) float64 {
+			switch {
+			case v > 0:
+				return 1
+			case v < 0:
+				return -1
+			}
+			return 0
+		})
+		return []*Tensor{Mul(g, sign)}
+	}, x)
+}
+
+// Clamp limits x to [lo, hi]; the gradient is zero where x is outside.
+func Clamp(x *Tensor, lo, hi float64) *Tensor {
+	out := mapValues(x, func(v float64) float64 { return math.Min(math.Max(v, lo), hi) })
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		inside := mapValues(ins[0], func(v float64) float64 {
+			if v >= lo && v <= hi {
+				return 1
+			}
+			return 0
+		})
+		return []*Tensor{Mul(g, inside)}
+	}, x)
+}
