@@ -1,6 +1,7 @@
 package ad_test
 
 import (
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -25,8 +26,8 @@ func newBenchNet() benchNet {
 }
 
 func (n benchNet) energy(x *ad.Tensor) *ad.Tensor {
-	h := ad.Tanh(ad.Add(ad.MatMul(x, n.W1), n.b1))
-	return ad.Add(ad.MatMul(h, n.w2), n.b2)
+	h := ad.AffineTanh(x, n.W1, n.b1)
+	return ad.Affine(h, n.w2, n.b2)
 }
 
 // BenchmarkFirstOrder: L = mean U(x) and ∇L with respect to W₁, b₁, w₂, b₂.
@@ -50,4 +51,28 @@ func BenchmarkSecondOrder(b *testing.B) {
 		L := ad.Mean(n.energy(ad.Sub(x, ad.MulScalar(gx, 0.1))))
 		ad.Grad(L, n.W1, n.b1, n.w2, n.b2)
 	}
+}
+
+// TestHandMatchesAD pins the hand-derived yardstick to ad's gradients, so
+// the benchmarks compare the same computation.
+func TestHandMatchesAD(t *testing.T) {
+	n := newBenchNet()
+	m := newHandNet()
+	check := func(name string, got []*ad.Tensor) {
+		want := [][]float64{m.dW1, m.db1, m.dw2, {m.db2}}
+		for k, g := range got {
+			for i, v := range g.Data() {
+				if d := math.Abs(v - want[k][i]); d > 1e-12*(1+math.Abs(v)) {
+					t.Fatalf("%s: parameter %d entry %d: ad %v, hand %v", name, k, i, v, want[k][i])
+				}
+			}
+		}
+	}
+	m.firstOrder()
+	check("first order", ad.Grad(ad.Mean(n.energy(n.x)), n.W1, n.b1, n.w2, n.b2))
+	m.secondOrder()
+	x := n.x.Clone().RequireGrad()
+	gx := ad.GradGraph(ad.Sum(n.energy(x)), x)[0]
+	L := ad.Mean(n.energy(ad.Sub(x, ad.MulScalar(gx, 0.1))))
+	check("second order", ad.Grad(L, n.W1, n.b1, n.w2, n.b2))
 }

@@ -20,7 +20,69 @@ func MatMulT(a, b *Tensor) *Tensor { return matmul(a, b, false, true) }
 // TMatMul returns aᵀ·b over the last two axes without forming aᵀ.
 func TMatMul(a, b *Tensor) *Tensor { return matmul(a, b, true, false) }
 
-// dims returns the (rows, cols) of op(x) and the batch shape.
+// Affine returns x·W + b for x of shape [..., k], W [k, n] and b [n]: a
+// dense layer in one operation, so the bias is added in the product's
+// buffer instead of a second one.
+func Affine(x, W, b *Tensor) *Tensor {
+	if len(W.shape) != 2 || len(b.shape) != 1 || len(x.shape) < 1 || x.shape[len(x.shape)-1] != W.shape[0] || b.shape[0] != W.shape[1] {
+		panic(fmt.Sprintf("ad: Affine: shapes x %v, W %v, b %v; want [..., k], [k, n], [n]", x.shape, W.shape, b.shape))
+	}
+	k, n := W.shape[0], W.shape[1]
+	shape := append(cloneInts(x.shape[:len(x.shape)-1]), n)
+	out := fromShape(shape)
+	rows := len(x.data) / max(k, 1)
+	if k == 0 {
+		rows = numel(shape) / max(n, 1)
+	}
+	gemm(false, false, rows, n, k, x.data, W.data, out.data)
+	for i := 0; i < len(out.data); i += n {
+		row := out.data[i : i+n]
+		for j, v := range b.data {
+			row[j] += v
+		}
+	}
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
+		x, W := ins[0], ins[1]
+		r := make([]*Tensor, 3)
+		if need[0] {
+			r[0] = matmul(g, W, false, true)
+		}
+		if need[1] {
+			r[1] = matmul(Reshape(x, -1, k), Reshape(g, -1, n), true, false)
+		}
+		if need[2] {
+			r[2] = SumTo(g, n)
+		}
+		return r
+	}, x, W, b)
+}
+
+// AffineTanh returns tanh(x·W + b), a tanh layer as one operation: the
+// pre-activation never becomes a tensor, which saves a buffer and a pass
+// over it in every hidden layer of an MLP (its backward needs only the
+// output).
+func AffineTanh(x, W, b *Tensor) *Tensor {
+	z := Affine(x.Detach(), W.Detach(), b.Detach())
+	tanhInto(z.data, z.data)
+	return record(z, func(g *Tensor, ins []*Tensor, out *Tensor, need []bool) []*Tensor {
+		d := tanhBack(g, out)
+		x, W := ins[0], ins[1]
+		k, n := W.shape[0], W.shape[1]
+		r := make([]*Tensor, 3)
+		if need[0] {
+			r[0] = matmul(d, W, false, true)
+		}
+		if need[1] {
+			r[1] = matmul(Reshape(x, -1, k), Reshape(d, -1, n), true, false)
+		}
+		if need[2] {
+			r[2] = SumTo(d, n)
+		}
+		return r
+	}, x, W, b)
+}
+
+// mdims returns the (rows, cols) of op(x) and the batch shape.
 func mdims(x *Tensor, t bool) (r, c int, batch []int) {
 	s := x.shape
 	r, c = s[len(s)-2], s[len(s)-1]
@@ -106,6 +168,14 @@ func matmul(a, b *Tensor, tA, tB bool) *Tensor {
 	}, a, b)
 }
 
+// smallGemm is the size (m·n·k multiply–adds) below which gemm uses its
+// own loops instead of blas64. The networks of the paper's synthetic
+// experiments multiply skinny matrices (1024×2 by 2×20, 1024×20 by 20×1):
+// there gonum's blocked, parallel Dgemm spends more time starting
+// goroutines and calling tiny kernels than multiplying (measured: 22% of
+// BenchmarkFirstOrder), while the direct loops below vectorize well.
+const smallGemm = 1 << 18
+
 // gemm sets c (m×n) = op(a)·op(b) with op(a) m×k and op(b) k×n, all
 // row-major and contiguous.
 func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
@@ -114,6 +184,10 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 	}
 	if k == 0 {
 		clear(c)
+		return
+	}
+	if m*n*k < smallGemm {
+		gemmSmall(tA, tB, m, n, k, a, b, c)
 		return
 	}
 	A := blas64.General{Rows: m, Cols: k, Stride: k, Data: a}
@@ -129,4 +203,115 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 		tb = blas.Trans
 	}
 	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
+}
+
+// gemmSmall is gemm by direct loops. Each case keeps the innermost loop
+// long and contiguous: when the dimension it would run over is short
+// (a network with one output, a 2-D input), the small operand b is first
+// transposed so that the loop runs over the other, longer dimension.
+func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
+	const short = 8
+	switch {
+	case !tA && !tB:
+		if n < short && k >= n {
+			bt := transposed(b, k, n)
+			gemmSmall(false, true, m, n, k, a, bt, c)
+			return
+		}
+		// c[i,:] = Σ_p a[i,p] b[p,:]
+		for i := 0; i < m; i++ {
+			ci := c[i*n : (i+1)*n]
+			clear(ci)
+			for p, av := range a[i*k : (i+1)*k] {
+				axpy(ci, av, b[p*n:(p+1)*n])
+			}
+		}
+	case !tA && tB:
+		if k < short && n > k {
+			bt := transposed(b, n, k)
+			gemmSmall(false, false, m, n, k, a, bt, c)
+			return
+		}
+		// c[i,j] = a[i,:]·b[j,:]
+		for i := 0; i < m; i++ {
+			ai := a[i*k : (i+1)*k]
+			ci := c[i*n : (i+1)*n]
+			for j := range ci {
+				ci[j] = dot(ai, b[j*k:(j+1)*k])
+			}
+		}
+	case tA && !tB:
+		// a is k×m. c[i,:] = Σ_p a[p,i] b[p,:]; for a short row of c
+		// accumulate cᵀ[j,:] += b[p,j] a[p,:] instead.
+		if n < short && m > n {
+			ct := make([]float64, n*m)
+			for p := 0; p < k; p++ {
+				ap := a[p*m : (p+1)*m]
+				for j, bv := range b[p*n : (p+1)*n] {
+					axpy(ct[j*m:(j+1)*m], bv, ap)
+				}
+			}
+			transposeInto(c, ct, n, m)
+			return
+		}
+		clear(c[:m*n])
+		for p := 0; p < k; p++ {
+			bp := b[p*n : (p+1)*n]
+			for i, av := range a[p*m : (p+1)*m] {
+				axpy(c[i*n:(i+1)*n], av, bp)
+			}
+		}
+	default: // a is k×m, b is n×k: c = (b·a)ᵀ
+		ct := make([]float64, n*m)
+		gemmSmall(false, false, n, m, k, b, a, ct)
+		transposeInto(c, ct, n, m)
+	}
+}
+
+// transposed returns the transpose of the r×c row-major matrix x.
+func transposed(x []float64, r, c int) []float64 {
+	t := make([]float64, r*c)
+	transposeInto(t, x, r, c)
+	return t
+}
+
+// transposeInto sets dst (c×r) to the transpose of src (r×c).
+func transposeInto(dst, src []float64, r, c int) {
+	for i := 0; i < r; i++ {
+		for j, v := range src[i*c : (i+1)*c] {
+			dst[j*r+i] = v
+		}
+	}
+}
+
+// axpy sets y += α·x, unrolled by four.
+func axpy(y []float64, alpha float64, x []float64) {
+	x = x[:len(y)]
+	i := 0
+	for ; i+4 <= len(y); i += 4 {
+		y[i] += alpha * x[i]
+		y[i+1] += alpha * x[i+1]
+		y[i+2] += alpha * x[i+2]
+		y[i+3] += alpha * x[i+3]
+	}
+	for ; i < len(y); i++ {
+		y[i] += alpha * x[i]
+	}
+}
+
+// dot returns x·y with four partial sums.
+func dot(x, y []float64) float64 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * y[i]
+		s1 += x[i+1] * y[i+1]
+		s2 += x[i+2] * y[i+2]
+		s3 += x[i+3] * y[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }

@@ -2,12 +2,16 @@ package ad
 
 import "math"
 
-// mapValues applies f to every entry, unrecorded.
+// mapValues applies f to every entry, unrecorded, in parallel for large
+// tensors.
 func mapValues(x *Tensor, f func(float64) float64) *Tensor {
 	out := fromShape(x.shape)
-	for i, v := range x.data {
-		out.data[i] = f(v)
-	}
+	parallelFor(len(x.data), func(lo, hi int) {
+		dst := out.data[lo:hi]
+		for i, v := range x.data[lo:hi] {
+			dst[i] = f(v)
+		}
+	})
 	return out
 }
 
@@ -35,9 +39,12 @@ func MulScalar(x *Tensor, s float64) *Tensor {
 // Exp returns eˣ.
 func Exp(x *Tensor) *Tensor {
 	out := fromShape(x.shape)
-	for i, v := range x.data {
-		out.data[i] = math.Exp(v)
-	}
+	parallelFor(len(x.data), func(lo, hi int) {
+		dst := out.data[lo:hi]
+		for i, v := range x.data[lo:hi] {
+			dst[i] = math.Exp(v)
+		}
+	})
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Mul(g, out)}
 	}, x)
@@ -67,12 +74,20 @@ func Expm1(x *Tensor) *Tensor {
 // Tanh returns the hyperbolic tangent.
 func Tanh(x *Tensor) *Tensor {
 	out := fromShape(x.shape)
-	for i, v := range x.data {
-		out.data[i] = math.Tanh(v)
-	}
+	tanhInto(out.data, x.data)
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{tanhBack(g, out)}
 	}, x)
+}
+
+// tanhInto sets dst = tanh(src), in parallel for large slices.
+func tanhInto(dst, src []float64) {
+	parallelFor(len(src), func(lo, hi int) {
+		d := dst[lo:hi]
+		for i, v := range src[lo:hi] {
+			d[i] = math.Tanh(v)
+		}
+	})
 }
 
 // tanhBack returns g ⊙ (1 − y²), the backward of y = tanh(x), as one
@@ -89,10 +104,30 @@ func tanhBack(g, y *Tensor) *Tensor {
 			r[0] = tanhBack(G, ins[1])
 		}
 		if need[1] {
-			r[1] = MulScalar(Mul(Mul(G, ins[0]), ins[1]), -2)
+			r[1] = mul3(G, ins[0], ins[1], -2)
 		}
 		return r
 	}, g, y)
+}
+
+// mul3 returns s·a⊙b⊙c for tensors of one shape: one pass and one buffer
+// where three multiplications would take three (the second-order term of
+// tanh's backward).
+func mul3(a, b, c *Tensor, s float64) *Tensor {
+	out := fromShape(a.shape)
+	ad, bd, cd := a.data, b.data[:len(a.data)], c.data[:len(a.data)]
+	for i := range out.data {
+		out.data[i] = s * ad[i] * bd[i] * cd[i]
+	}
+	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
+		r := make([]*Tensor, 3)
+		for i := range r {
+			if need[i] {
+				r[i] = mul3(G, ins[(i+1)%3], ins[(i+2)%3], s)
+			}
+		}
+		return r
+	}, a, b, c)
 }
 
 func sigmoid(v float64) float64 {

@@ -1,0 +1,35 @@
+package ad
+
+import (
+	"runtime"
+	"sync"
+)
+
+// parallelMin is the number of entries from which elementwise kernels with
+// a transcendental function (tanh, exp, log, ...) are split across
+// goroutines. Below it the cost of starting goroutines (about a
+// microsecond) outweighs the work. The split is by contiguous ranges and
+// every entry is computed by the same code, so results are bitwise the
+// same with any number of threads.
+const parallelMin = 1 << 13
+
+// parallelFor calls f(lo, hi) on disjoint ranges covering [0, n).
+func parallelFor(n int, f func(lo, hi int)) {
+	p := runtime.GOMAXPROCS(0)
+	if n < parallelMin || p == 1 {
+		f(0, n)
+		return
+	}
+	p = min(p, n/(parallelMin/2))
+	var wg sync.WaitGroup
+	chunk := (n + p - 1) / p
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			f(lo, hi)
+		}(lo, min(lo+chunk, n))
+	}
+	f(0, min(chunk, n))
+	wg.Wait()
+}
