@@ -95,6 +95,58 @@ func binScalarL(k binKind, dst []float64, s float64, y []float64) {
 	}
 }
 
+// shortRow is the row length below which a broadcast row is applied by
+// one loop over the whole tensor rather than one kernel call per row
+// (batch-first data of dimension 2 would otherwise pay a call per point).
+const shortRow = 16
+
+// binPeriodic sets dst[i] = x[i] op p[i mod len(p)], or p[i mod len(p)] op
+// x[i] when swap is set.
+func binPeriodic(k binKind, dst, x, p []float64, swap bool) {
+	m := len(p)
+	x = x[:len(dst)]
+	switch {
+	case k == kAdd || k == kMul: // commutative
+		if k == kAdd {
+			for i := 0; i < len(dst); i += m {
+				for j, pv := range p {
+					dst[i+j] = x[i+j] + pv
+				}
+			}
+		} else {
+			for i := 0; i < len(dst); i += m {
+				for j, pv := range p {
+					dst[i+j] = x[i+j] * pv
+				}
+			}
+		}
+	case k == kSub && !swap:
+		for i := 0; i < len(dst); i += m {
+			for j, pv := range p {
+				dst[i+j] = x[i+j] - pv
+			}
+		}
+	case k == kDiv && !swap:
+		for i := 0; i < len(dst); i += m {
+			for j, pv := range p {
+				dst[i+j] = x[i+j] / pv
+			}
+		}
+	default:
+		var a, b [1]float64
+		for i := 0; i < len(dst); i += m {
+			for j, pv := range p {
+				if swap {
+					a[0], b[0] = pv, x[i+j]
+				} else {
+					a[0], b[0] = x[i+j], pv
+				}
+				binLoop(k, dst[i+j:i+j+1], a[:], b[:])
+			}
+		}
+	}
+}
+
 // binValues computes a op b with broadcasting, unrecorded.
 func binValues(k binKind, a, b *Tensor) *Tensor {
 	shape := a.shape
@@ -114,11 +166,19 @@ func binValues(k binKind, a, b *Tensor) *Tensor {
 		binScalarL(k, out.data, ad[0], bd)
 	case sameShape(shape, a.shape) && isSuffix(b.shape, shape):
 		m := len(bd)
+		if m < shortRow {
+			binPeriodic(k, out.data, ad, bd, false)
+			break
+		}
 		for i := 0; i < len(ad); i += m {
 			binLoop(k, out.data[i:i+m], ad[i:i+m], bd)
 		}
 	case sameShape(shape, b.shape) && isSuffix(a.shape, shape):
 		m := len(ad)
+		if m < shortRow {
+			binPeriodic(k, out.data, bd, ad, true)
+			break
+		}
 		for i := 0; i < len(bd); i += m {
 			binLoop(k, out.data[i:i+m], ad, bd[i:i+m])
 		}

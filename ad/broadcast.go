@@ -82,6 +82,37 @@ func forEachOffset(out, strides []int, f func(i, off int)) {
 	}
 }
 
+// walkRows is forEachOffset by rows of the last axis: f(i, off, n,
+// stride) covers flat indices i..i+n−1 of out, whose offsets are off,
+// off+stride, ... (stride is 0 or 1 for broadcast strides).
+func walkRows(out, strides []int, f func(i, off, n, stride int)) {
+	total := numel(out)
+	if total == 0 {
+		return
+	}
+	r := len(out)
+	if r == 0 {
+		f(0, 0, 1, 0)
+		return
+	}
+	idx := make([]int, r)
+	off := 0
+	last := r - 1
+	n, st := out[last], strides[last]
+	for i := 0; i < total; i += n {
+		f(i, off, n, st)
+		for ax := last - 1; ax >= 0; ax-- {
+			idx[ax]++
+			off += strides[ax]
+			if idx[ax] < out[ax] {
+				break
+			}
+			off -= strides[ax] * out[ax]
+			idx[ax] = 0
+		}
+	}
+}
+
 // BroadcastTo returns x broadcast to shape by NumPy rules, as a new tensor.
 // It panics if x does not broadcast to shape.
 func BroadcastTo(x *Tensor, shape ...int) *Tensor {
@@ -104,7 +135,17 @@ func BroadcastTo(x *Tensor, shape ...int) *Tensor {
 			copy(od[i:i+len(xd)], xd)
 		}
 	} else {
-		forEachOffset(out.shape, bcastStrides(x.shape, out.shape), func(i, off int) { od[i] = xd[off] })
+		walkRows(out.shape, bcastStrides(x.shape, out.shape), func(i, off, n, stride int) {
+			if stride == 0 {
+				v := xd[off]
+				row := od[i : i+n]
+				for j := range row {
+					row[j] = v
+				}
+			} else {
+				copy(od[i:i+n], xd[off:off+n])
+			}
+		})
 	}
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{SumTo(g, ins[0].shape...)}
@@ -138,7 +179,20 @@ func SumTo(x *Tensor, shape ...int) *Tensor {
 			}
 		}
 	} else {
-		forEachOffset(x.shape, bcastStrides(shape, x.shape), func(i, off int) { od[off] += xd[i] })
+		walkRows(x.shape, bcastStrides(shape, x.shape), func(i, off, n, stride int) {
+			if stride == 0 {
+				s := 0.0
+				for _, v := range xd[i : i+n] {
+					s += v
+				}
+				od[off] += s
+			} else {
+				row := od[off : off+n]
+				for j, v := range xd[i : i+n] {
+					row[j] += v
+				}
+			}
+		})
 	}
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{BroadcastTo(g, ins[0].shape...)}

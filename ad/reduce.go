@@ -47,6 +47,18 @@ func sumAxis(x *Tensor, axis int) *Tensor {
 	outer, n, inner := split(x.shape, axis)
 	out := fromShape(dropAxis(x.shape, axis))
 	xd, od := x.data, out.data
+	if inner == 1 { // reducing the last axis: contiguous runs
+		for o := range od {
+			s := 0.0
+			for _, v := range xd[o*n : (o+1)*n] {
+				s += v
+			}
+			od[o] = s
+		}
+		return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+			return []*Tensor{expandBack(g, ins[0].shape, axis)}
+		}, x)
+	}
 	for o := 0; o < outer; o++ {
 		dst := od[o*inner : (o+1)*inner]
 		for k := 0; k < n; k++ {
@@ -111,6 +123,12 @@ func LogSumExp(x *Tensor, axis int) *Tensor {
 	axis = normAxis("LogSumExp", axis, len(x.shape))
 	outer, n, inner := split(x.shape, axis)
 	out := fromShape(dropAxis(x.shape, axis))
+	// The backward needs the shift m and log Σ exp(x − m) apart: their sum
+	// loses the second when |m| is large (1e300 + log 2 rounds to 1e300),
+	// and x − out would then give softmax weights of 1 instead of 1/2. Both
+	// stay 0 where m is not finite.
+	shift := make([]float64, len(out.data))
+	logs := make([]float64, len(out.data))
 	xd := x.data
 	for o := 0; o < outer; o++ {
 		for j := 0; j < inner; j++ {
@@ -126,14 +144,41 @@ func LogSumExp(x *Tensor, axis int) *Tensor {
 			for k := 0; k < n; k++ {
 				s += math.Exp(xd[(o*n+k)*inner+j] - m)
 			}
-			out.data[o*inner+j] = m + math.Log(s)
+			shift[o*inner+j] = m
+			logs[o*inner+j] = math.Log(s)
+			out.data[o*inner+j] = m + logs[o*inner+j]
 		}
 	}
-	return record(out, func(g *Tensor, ins []*Tensor, out *Tensor, _ []bool) []*Tensor {
-		shape := ins[0].shape
-		w := Exp(Sub(ins[0], expandBack(finiteOrZero(out), shape, axis)))
-		return []*Tensor{Mul(expandBack(g, shape, axis), w)}
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		w := softmaxWeights(ins[0], axis, shift, logs)
+		return []*Tensor{Mul(expandBack(g, ins[0].shape, axis), w)}
 	}, x)
+}
+
+// softmaxWeights returns exp(x − m − log Σ exp(x − m)) along axis, the
+// gradient of log-sum-exp, from the per-slice shift m and log-sum logs of
+// the forward pass (both 0 where the max is not finite, so that an all −Inf
+// slice gets zero weights). A detached x gives constant weights in one
+// pass; an attached x (a recorded gradient) gets weights recorded as a
+// function of x, with logs recomputed as LogSumExp(x − m) — the same values,
+// as the max of x − m is 0.
+func softmaxWeights(x *Tensor, axis int, shift, logs []float64) *Tensor {
+	outer, n, inner := split(x.shape, axis)
+	if x.node == nil {
+		w := fromShape(x.shape)
+		for o := 0; o < outer; o++ {
+			for k := 0; k < n; k++ {
+				for j := 0; j < inner; j++ {
+					i, r := (o*n+k)*inner+j, o*inner+j
+					w.data[i] = math.Exp(x.data[i] - shift[r] - logs[r])
+				}
+			}
+		}
+		return w
+	}
+	ks := keepShape(x.shape, axis)
+	z := Sub(x, New(shift, ks...))
+	return Exp(Sub(z, Reshape(finiteOrZero(LogSumExp(z, axis)), ks...)))
 }
 
 // finiteOrZero replaces infinite entries by 0 (a constant there), passing
@@ -160,8 +205,18 @@ func LogMeanExp(x *Tensor, axis int) *Tensor {
 // all −Inf.
 func LogSoftmax(x *Tensor, axis int) *Tensor {
 	axis = normAxis("LogSoftmax", axis, len(x.shape))
-	lse := finiteOrZero(LogSumExp(x, axis))
-	return Sub(x, Reshape(lse, keepShape(x.shape, axis)...))
+	// Shift by the max first: x − lse(x) loses log Σ exp(x − m) when |m| is
+	// large, (x − m) − lse(x − m) keeps it. The result does not depend on
+	// the shift, so the shift is a constant.
+	m := Max(x.Detach(), axis)
+	for i, v := range m.data {
+		if math.IsInf(v, 0) || math.IsNaN(v) {
+			m.data[i] = 0
+		}
+	}
+	z := Sub(x, Reshape(m, keepShape(x.shape, axis)...))
+	lse := finiteOrZero(LogSumExp(z, axis))
+	return Sub(z, Reshape(lse, keepShape(x.shape, axis)...))
 }
 
 // Softmax returns exp(x)/Σ exp(x) along axis. A slice of all −Inf gives

@@ -1,0 +1,62 @@
+// Package ad provides dense float64 tensors with define-by-run
+// reverse-mode automatic differentiation, including gradients of
+// gradients.
+//
+// # Overview
+//
+// A Tensor is a row-major N-d array. Operations (Add, MatMul, Tanh,
+// LogSumExp, ...) build new tensors; binary operations broadcast by NumPy's
+// rules. If any input of an operation requires a gradient (it was marked
+// with RequireGrad, or computed from such a tensor), the operation records
+// a node holding its inputs and its backward function; otherwise nothing is
+// recorded and the operation costs what the arithmetic costs.
+//
+// Grad(y, w₁, …, wₙ) walks the recorded graph from the scalar y in reverse
+// topological order and returns ∂y/∂wᵢ. Each operation contributes its
+// vector–Jacobian product: for y = f(x) and an incoming gradient g = ∂L/∂y,
+//
+//	∂L/∂x = gᵀ ∂f/∂x
+//
+// and contributions to a tensor used more than once are summed. Only the
+// part of the graph that leads to some wᵢ is visited.
+//
+// GradGraph does the same but records the backward computation itself,
+// because every backward function is written with the same differentiable
+// operations. Its results can be differentiated again: Hamiltonian
+// importance sampling needs ∇_θ of a loss built from ∇ₓU_θ(x), which is
+//
+//	g  = GradGraph(Sum(U(x)), x)[0]     // ∇ₓU, recorded
+//	L  = Mean(U(x − ε·g))
+//	∇θ = Grad(L, θ...)                  // differentiates through g
+//
+// Detach is the stop-gradient: a detached tensor shares values and is a
+// constant to the graph.
+//
+// # Numerics
+//
+// LogSumExp is max-shifted,
+//
+//	logsumexp(x) = m + log Σᵢ exp(xᵢ − m),  m = maxᵢ xᵢ,
+//
+// and a slice that is all −Inf gives −Inf, never NaN; its gradient, the
+// softmax exp(xᵢ − logsumexp(x)), is exactly 0 at −Inf entries (and on all
+// −Inf slices). LogMeanExp subtracts log n; LogSoftmax and Softmax follow.
+// Sigmoid, LogSigmoid and Softplus are evaluated in forms that do not
+// overflow for large |x|.
+//
+// # Invariants
+//
+// Tensors are immutable once used: operations never write to their inputs,
+// and Reshape shares the input's backing array. Optimizers update
+// parameter leaves in place between steps, which is safe because no
+// operation caches values across calls.
+//
+// Shape mismatches are programming errors and panic with a message that
+// starts with "ad: ", names the operation and the shapes.
+//
+// Matrix products go through gonum's blas64 (and so through OpenBLAS with
+// the netlib build tag), except small skinny ones, which direct loops do
+// faster. Elementwise transcendental functions on large tensors are split
+// across goroutines by contiguous ranges, which leaves results bitwise
+// independent of the number of threads.
+package ad
