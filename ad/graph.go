@@ -138,6 +138,10 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 			}
 		}
 	}
+	// Backward functions pass gradients through where shapes match, so two
+	// results can share a backing array; copy so that each result can be
+	// modified (clipped, say) on its own.
+	seen := make(map[*float64]bool, len(wrt))
 	for i, w := range wrt {
 		g := grads[w.node]
 		if w.node == nil || g == nil {
@@ -145,6 +149,13 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 		}
 		if !create {
 			g = g.Detach()
+			if len(g.data) > 0 {
+				if p := &g.data[0]; seen[p] || (len(seed.data) > 0 && p == &seed.data[0]) {
+					g = g.Clone()
+				} else {
+					seen[p] = true
+				}
+			}
 		}
 		res[i] = g
 	}

@@ -44,14 +44,15 @@ func Affine(x, W, b *Tensor) *Tensor {
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
 		x, W := ins[0], ins[1]
 		r := make([]*Tensor, 3)
+		g2 := Reshape(g, -1, n) // x may have any rank ≥ 1
 		if need[0] {
-			r[0] = matmul(g, W, false, true)
+			r[0] = Reshape(matmul(g2, W, false, true), x.shape...)
 		}
 		if need[1] {
-			r[1] = matmul(Reshape(x, -1, k), Reshape(g, -1, n), true, false)
+			r[1] = matmul(Reshape(x, -1, k), g2, true, false)
 		}
 		if need[2] {
-			r[2] = SumTo(g, n)
+			r[2] = SumTo(g2, n)
 		}
 		return r
 	}, x, W, b)
@@ -69,14 +70,15 @@ func AffineTanh(x, W, b *Tensor) *Tensor {
 		x, W := ins[0], ins[1]
 		k, n := W.shape[0], W.shape[1]
 		r := make([]*Tensor, 3)
+		d2 := Reshape(d, -1, n)
 		if need[0] {
-			r[0] = matmul(d, W, false, true)
+			r[0] = Reshape(matmul(d2, W, false, true), x.shape...)
 		}
 		if need[1] {
-			r[1] = matmul(Reshape(x, -1, k), Reshape(d, -1, n), true, false)
+			r[1] = matmul(Reshape(x, -1, k), d2, true, false)
 		}
 		if need[2] {
-			r[2] = SumTo(d, n)
+			r[2] = SumTo(d2, n)
 		}
 		return r
 	}, x, W, b)

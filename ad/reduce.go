@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"fmt"
 	"math"
 	"slices"
 )
@@ -75,12 +76,11 @@ func sumAxis(x *Tensor, axis int) *Tensor {
 
 // Mean returns the mean of x over the given axes (all with none).
 func Mean(x *Tensor, axes ...int) *Tensor {
-	s := Sum(x, axes...)
-	n := len(x.data) / max(len(s.data), 1)
 	if len(x.data) == 0 {
-		n = 0
+		panic(fmt.Sprintf("ad: Mean: empty tensor of shape %v", x.shape))
 	}
-	return MulScalar(s, 1/float64(n))
+	s := Sum(x, axes...)
+	return MulScalar(s, float64(len(s.data))/float64(len(x.data)))
 }
 
 // Max returns the maximum of x along axis, which is removed. The gradient

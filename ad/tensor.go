@@ -13,6 +13,10 @@ import (
 // share the backing array of their input (Reshape does), so the slice
 // returned by Data must not be written to unless the caller made the tensor
 // itself (New, Zeros, Full) and it has not been used in an operation yet.
+// The one exception is a parameter leaf between training steps: an
+// optimizer updates it in place, after the graph that used it has been
+// differentiated and before the next one is built (views made with Reshape
+// or Detach see the new values).
 //
 // A tensor takes part in differentiation only if it was marked with
 // RequireGrad or computed from such a tensor. Operations on constants record
