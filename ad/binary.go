@@ -306,9 +306,11 @@ func oneMinus(m *Tensor) *Tensor {
 }
 
 // Where returns cond ? a : b elementwise, with cond a constant tensor read
-// as true where nonzero; a and b broadcast to cond's shape. Gradients flow
-// only through the selected branch, so a NaN or infinite gradient in the
-// branch not taken does not leak.
+// as true where nonzero; a and b broadcast to cond's shape. The gradient
+// of the branch not taken is zero there — but that zero still passes
+// through the branch's own backward, so a branch like Log(x) at x = 0 turns
+// it into 0/0 = NaN. Feed such a branch a safe input where it is not taken
+// (the double-where idiom): Where(c, Log(Where(c, x, Scalar(1))), ...).
 func Where(cond, a, b *Tensor) *Tensor {
 	shape := cond.shape
 	ab := BroadcastTo(a.Detach(), shape...)

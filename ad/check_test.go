@@ -16,20 +16,24 @@ import (
 
 // Finite-difference settings shared by every gradient check.
 //
-// A central difference with step h has truncation error h²/6·|f'''| and
-// rounding error about eps·|f|/h, so its error is of order
+// A central difference with step h has truncation error h²/6·|φ⁽³⁾| and
+// rounding error about eps·|φ|/h for the scalar φ it differentiates, so
+// its error is of order
 //
 //	fdErr = h² + eps/h
 //
-// for derivatives and values of order one; h = 1e-5 sits near the optimum
-// eps^(1/3) ≈ 6e-6 and gives fdErr ≈ 1.2e-10. The checks accept 10⁴·fdErr
-// (about 1.2e-6), absolute or relative: room for the larger third
-// derivatives of the inputs used here (e³ for Exp of normal draws, 6/x⁴ for
-// Log and Div with |x| ≥ 0.5, Pow with p = −1.5 on x ≥ 0.5) and for scalars
-// that sum up to a hundred terms. The same bound holds for Hessian–vector
-// products, which are central differences of the analytic gradient. A wrong
-// derivative is off by O(1) relative error, far above this tolerance; the
-// largest error actually seen is logged by TestGradients with -v.
+// when φ and its derivatives are of order one; h = 1e-5 sits near the
+// optimum eps^(1/3) ≈ 6e-6 and gives fdErr ≈ 1.2e-10. Every check
+// differentiates numerically a scalar computed exactly up to rounding (L,
+// or a projection of ad's analytic gradient of order one or two), so the
+// same bound holds at every order. The checks accept 10⁴·fdErr (about
+// 1.2e-6), absolute or relative: room for the inputs used here, whose
+// scalars have derivatives up to about a hundred (Exp of normal draws, Div
+// and Log with |x| ≥ 0.75 and 0.5, Pow(−1.5) on x ≥ 0.5, cubics on
+// |x| ≤ 1.5, the quadratic head's squares) and sum up to a few hundred
+// terms. A wrong derivative is off by a relative error of order one, far
+// above this. With -v, TestMain prints the largest error seen as a
+// fraction of the tolerance.
 const (
 	fdStep = 1e-5
 	eps    = 0x1p-52
@@ -55,53 +59,76 @@ func newRNG(name string) *rand.Rand {
 	return rand.New(rand.NewPCG(20191208, h.Sum64()))
 }
 
-// head reduces the output y of the function under test to the scalar whose
-// derivatives are checked; r and s are fixed random tensors of y's shape.
+// head is how checkGrad turns a tensor t (the output of the function
+// under test, or a derivative of it) into a scalar: with a fixed random
+// direction u of t's shape, the linear head is the projection
+//
+//	Σ u ⊙ t
+//
+// and the quadratic head is Σ u ⊙ (t + ½ t²).
+//
+// With the linear head the gradient flowing into the last operation is the
+// constant u, so the next derivative never exercises how a backward
+// function depends on its incoming gradient (tanhBack's first input,
+// padSlice as the adjoint of Slice, Gather as the adjoint of scatterAdd, a
+// matrix product's backward of its backward). The quadratic head makes that
+// gradient u ⊙ (1 + t) depend on the inputs, which covers those paths, and
+// gives linear operations a nonzero Hessian. Applied to a gradient, it is
+// the kind of loss that Hamiltonian importance sampling differentiates
+// (a function of ∇U, not only a projection of it).
 type head struct {
 	name string
-	f    func(y, r, s *ad.Tensor) *ad.Tensor
+	quad bool
 }
 
-// The linear head is the random projection Σ r ⊙ y. With it, the incoming
-// gradient of the operation under test is the constant r, so the second
-// derivative never exercises how a backward function depends on that
-// gradient (tanhBack's first input, padSlice as the adjoint of Slice, the
-// backward of a matrix product's backward). The quadratic head
-// Σ r ⊙ y + ½ Σ s ⊙ y² makes the incoming gradient r + s ⊙ y depend on the
-// inputs, which covers those paths, and gives linear operations a nonzero
-// Hessian.
-var heads = []head{
-	{"linear", func(y, r, _ *ad.Tensor) *ad.Tensor { return ad.Sum(ad.Mul(y, r)) }},
-	{"quadratic", func(y, r, s *ad.Tensor) *ad.Tensor {
-		return ad.Add(ad.Sum(ad.Mul(y, r)), ad.MulScalar(ad.Sum(ad.Mul(s, ad.Square(y))), 0.5))
-	}},
+var heads = []head{{"linear", false}, {"quadratic", true}}
+
+// reduce returns the head's scalar of t along u, recorded if t is.
+func (h head) reduce(t *ad.Tensor, u *ad.Tensor) *ad.Tensor {
+	if h.quad {
+		t = ad.Add(t, ad.MulScalar(ad.Square(t), 0.5))
+	}
+	return ad.Sum(ad.Mul(u, t))
+}
+
+// value is reduce on plain values.
+func (h head) value(t, u []float64) float64 {
+	s := 0.0
+	for i, v := range t {
+		if h.quad {
+			v += 0.5 * v * v
+		}
+		s += u[i] * v
+	}
+	return s
 }
 
 // gradOpts adjusts checkGradOpts.
 type gradOpts struct {
-	// finiteOnly makes the heads sum only the entries of y that are finite
+	// finiteOnly makes the head sum only the entries of y that are finite
 	// at the base point (through Where, which passes no gradient to the
-	// others), and requires the gradient and the Hessian–vector product to be
-	// exactly 0 at input entries that are ±Inf. It is for the log-sum-exp
-	// family on inputs with −Inf entries; finite differences leave those
-	// entries where they are (−Inf ± h = −Inf) and so agree with 0.
+	// others), and requires the derivatives of every order to be exactly 0
+	// at input entries that are ±Inf. It is for the log-sum-exp family on
+	// inputs with −Inf entries; finite differences leave those entries
+	// where they are (−Inf ± h = −Inf) and so agree with 0.
 	finiteOnly bool
 }
 
-// checkGrad checks the first and second derivatives of f at inputs against
-// central finite differences from gonum's diff/fd.
+// checkGrad checks the first, second and third derivatives of f at inputs
+// against central finite differences from gonum's diff/fd.
 //
-// For each head, the scalar L(x₁, …, xₙ) = head(f(x₁, …, xₙ)) is
-// differentiated three ways:
+// The inputs' entries are seen as one vector θ. For each head (see head)
+// and fixed random directions r, v and w:
 //
-//   - first order: ad.Grad(L, x₁, …, xₙ) against fd.Gradient of L over all
-//     the inputs' entries;
-//   - second order: with a fixed random direction v = (v₁, …, vₙ), the
-//     Hessian–vector product ad.Grad(Σᵢ Σ gᵢ ⊙ vᵢ, x…) where
-//     gᵢ = ad.GradGraph(L, x…)ᵢ, against fd.Gradient of the function
-//     x ↦ Σᵢ Σ ad.Grad(L, x…)ᵢ ⊙ vᵢ (the first-order gradient projected on v),
-//     so the cross terms between inputs are checked too;
-//   - GradGraph's first-order values equal Grad's.
+//   - first order: L = head(f(x…), r); ad.Grad(L, x…) against fd.Gradient
+//     of L;
+//   - second order: L₂ = head(∇L, v), with ∇L from ad.GradGraph;
+//     ad.Grad(L₂, x…) against fd.Gradient of θ ↦ head(ad.Grad(L, x…), v).
+//     For the linear head this is the Hessian–vector product H·v: the first
+//     order gradient projected on v, cross terms between inputs included;
+//   - third order: L₃ = Σ w ⊙ ∇L₂ in the same way, so that the backward
+//     of every backward is itself checked;
+//   - GradGraph's first and second order values equal Grad's bitwise.
 //
 // It also checks that the inputs' values are not modified. f must be smooth
 // near inputs (callers build inputs away from kinks) and must not capture
@@ -136,9 +163,6 @@ func checkGradRun(t *testing.T, name string, opts gradOpts, f func(xs ...*ad.Ten
 		return xs
 	}
 	y0 := f(build(theta, false)...)
-	if y0.RequiresGrad() {
-		t.Fatalf("%s: output of constants requires grad", name)
-	}
 	if y0.HasNaN() {
 		t.Fatalf("%s: output has NaN at the base point: %v", name, y0)
 	}
@@ -154,53 +178,71 @@ func checkGradRun(t *testing.T, name string, opts gradOpts, f func(xs ...*ad.Ten
 	for _, h := range heads {
 		rng := newRNG(name + "/" + h.name)
 		r := ad.Randn(rng, y0.Shape()...)
-		s := ad.Randn(rng, y0.Shape()...)
 		v := make([]float64, len(theta))
+		w := make([]float64, len(theta))
 		for i := range v {
 			v[i] = rng.NormFloat64()
+			w[i] = rng.NormFloat64()
 		}
 		loss := func(xs []*ad.Tensor) *ad.Tensor {
 			y := f(xs...)
 			if keep != nil {
 				y = ad.Where(keep, y, ad.Scalar(0))
 			}
-			return h.f(y, r, s)
+			return h.reduce(y, r)
 		}
-		grad := func(xs []*ad.Tensor) []float64 {
-			gs := ad.Grad(loss(xs), xs...)
-			return flatten(t, name, gs, xs)
+		// project returns the head's scalar of the gradients gs along u,
+		// recorded if the gᵢ are.
+		project := func(h head, gs []*ad.Tensor, u []float64) *ad.Tensor {
+			p := ad.Scalar(0)
+			for i, g := range gs {
+				p = ad.Add(p, h.reduce(g, ad.New(slices.Clone(u[offs[i]:offs[i+1]]), g.Shape()...)))
+			}
+			return p
+		}
+		// derivs returns, at the leaves xs, the gradient of L, the gradient
+		// of L₂ = project(h, ∇L, v) and, for order 3, the gradient of
+		// L₃ = project(linear, ∇L₂, w), each flattened, differentiating with
+		// Grad at the last order and GradGraph below it. (A nonlinear L₃
+		// would only matter at the fourth order, and would make the scalars
+		// polynomials of high degree whose finite differences lose digits.)
+		derivs := func(xs []*ad.Tensor, order int) [][]float64 {
+			var out [][]float64
+			y := loss(xs)
+			for k, u := range [][]float64{v, w} {
+				if k+1 == order {
+					break
+				}
+				gs := ad.GradGraph(y, xs...)
+				out = append(out, flatten(t, name, gs, xs))
+				y = project([]head{h, heads[0]}[k], gs, u)
+			}
+			return append(out, flatten(t, name, ad.Grad(y, xs...), xs))
+		}
+		at := func(order int) func(th []float64) []float64 {
+			return func(th []float64) []float64 { return derivs(build(th, true), order)[order-1] }
 		}
 		where := name + " [" + h.name + "]"
 
-		// First order.
-		adGrad := grad(build(theta, true))
-		fdGrad := fd.Gradient(nil, func(th []float64) float64 {
-			return loss(build(th, false)).Item()
-		}, theta, fdSettings)
-		compareGrad(t, where+" gradient", adGrad, fdGrad, offs, opts.finiteOnly, theta)
-
-		// GradGraph gives the same first-order values, and the
-		// Hessian–vector product.
-		xs := build(theta, true)
-		gs := ad.GradGraph(loss(xs), xs...)
-		if gg := flatten(t, name, gs, xs); !slices.Equal(gg, adGrad) {
-			t.Errorf("%s: GradGraph %v differs from Grad %v", where, gg, adGrad)
+		// The gradients of L, L₂ and L₃ against central differences of
+		// those scalars, computed from the analytic derivative one order
+		// below: L itself, then project(h, ad.Grad(L), v), then
+		// project(linear, ad.Grad(L₂), w).
+		ad1 := derivs(build(theta, true), 1)[0]
+		ad3 := derivs(build(theta, true), 3)
+		fd1 := fd.Gradient(nil, func(th []float64) float64 { return loss(build(th, false)).Item() }, theta, fdSettings)
+		fd2 := fd.Gradient(nil, func(th []float64) float64 { return h.value(at(1)(th), v) }, theta, fdSettings)
+		fd3 := fd.Gradient(nil, func(th []float64) float64 { return heads[0].value(at(2)(th), w) }, theta, fdSettings)
+		compareGrad(t, where+" gradient", ad1, fd1, offs, opts.finiteOnly, theta)
+		compareGrad(t, where+" second order", ad3[1], fd2, offs, opts.finiteOnly, theta)
+		compareGrad(t, where+" third order", ad3[2], fd3, offs, opts.finiteOnly, theta)
+		// GradGraph computes the same values as Grad.
+		if !slices.Equal(ad3[0], ad1) {
+			t.Errorf("%s: GradGraph %v differs from Grad %v", where, ad3[0], ad1)
 		}
-		phi := ad.Scalar(0)
-		for i, g := range gs {
-			vi := ad.New(slices.Clone(v[offs[i]:offs[i+1]]), g.Shape()...)
-			phi = ad.Add(phi, ad.Sum(ad.Mul(g, vi)))
+		if ad2 := derivs(build(theta, true), 2)[1]; !slices.Equal(ad3[1], ad2) {
+			t.Errorf("%s: second order through GradGraph %v differs from Grad %v", where, ad3[1], ad2)
 		}
-		adHv := flatten(t, name, ad.Grad(phi, xs...), xs)
-		fdHv := fd.Gradient(nil, func(th []float64) float64 {
-			g := grad(build(th, true))
-			s := 0.0
-			for i := range g {
-				s += g[i] * v[i]
-			}
-			return s
-		}, theta, fdSettings)
-		compareGrad(t, where+" Hessian·v", adHv, fdHv, offs, opts.finiteOnly, theta)
 	}
 	for i, x := range inputs {
 		if !slices.Equal(x.Data(), orig[offs[i]:offs[i+1]]) {
@@ -209,8 +251,7 @@ func checkGradRun(t *testing.T, name string, opts gradOpts, f func(xs ...*ad.Ten
 	}
 }
 
-// flatten concatenates gradients after checking their shapes and that they
-// are constants.
+// flatten concatenates gradients after checking their shapes.
 func flatten(t *testing.T, name string, gs, xs []*ad.Tensor) []float64 {
 	t.Helper()
 	var out []float64

@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"gonum.org/v1/gonum/diff/fd"
+	"gonum.org/v1/gonum/mat"
+
 	"github.com/eimkit/eimkit/ad"
 )
 
@@ -38,6 +41,9 @@ func TestGradUnary(t *testing.T) {
 	wide := func(shape ...int) *ad.Tensor { return ad.MulScalar(randn(rng, shape...), 4) }
 	positive := func(shape ...int) *ad.Tensor { return uniform(rng, 0.5, 2.5, shape...) }
 	aboveMinus1 := func(shape ...int) *ad.Tensor { return uniform(rng, -0.5, 2, shape...) }
+	// signed keeps a cubic's third-order scalars (polynomials of degree
+	// nine) of order one, as fdTol assumes.
+	signed := func(shape ...int) *ad.Tensor { return uniform(rng, -1.5, 1.5, shape...) }
 	nonzero := func(shape ...int) *ad.Tensor { return awayFromZero(rng, 0.2, 2, shape...) }
 	// Clamp to [−0.5, 0.7]: entries below, inside and above, 0.1 or more
 	// from either edge.
@@ -73,7 +79,7 @@ func TestGradUnary(t *testing.T) {
 		{"Sqrt", ad.Sqrt, positive},
 		{"Pow(2.5)", func(x *ad.Tensor) *ad.Tensor { return ad.Pow(x, 2.5) }, positive},
 		{"Pow(-1.5)", func(x *ad.Tensor) *ad.Tensor { return ad.Pow(x, -1.5) }, positive},
-		{"Pow(3)", func(x *ad.Tensor) *ad.Tensor { return ad.Pow(x, 3) }, normal},
+		{"Pow(3)", func(x *ad.Tensor) *ad.Tensor { return ad.Pow(x, 3) }, signed},
 		{"Pow(0.5)", func(x *ad.Tensor) *ad.Tensor { return ad.Pow(x, 0.5) }, positive},
 		{"Abs", ad.Abs, nonzero},
 		{"Clamp", func(x *ad.Tensor) *ad.Tensor { return ad.Clamp(x, -0.5, 0.7) }, bands},
@@ -105,6 +111,8 @@ var binaryShapes = [][2][]int{
 	{{3, 4}, {}},
 	{{1}, {2, 3}},
 	{{}, {}},
+	{{2, 17}, {17}}, // rows of 16 or more take another kernel
+	{{17}, {2, 17}},
 }
 
 func TestGradBinary(t *testing.T) {
@@ -118,7 +126,7 @@ func TestGradBinary(t *testing.T) {
 		{"Add", ad.Add, normal, normal},
 		{"Sub", ad.Sub, normal, normal},
 		{"Mul", ad.Mul, normal, normal},
-		{"Div", ad.Div, normal, func(shape ...int) *ad.Tensor { return awayFromZero(rng, 0.5, 2, shape...) }},
+		{"Div", ad.Div, normal, func(shape ...int) *ad.Tensor { return awayFromZero(rng, 0.75, 2, shape...) }},
 		{"Maximum", ad.Maximum,
 			func(shape ...int) *ad.Tensor { return offGrid(rng, 0.25, shape...) },
 			func(shape ...int) *ad.Tensor { return offGrid(rng, 0.75, shape...) }},
@@ -160,13 +168,39 @@ func TestGradWhere(t *testing.T) {
 			return ad.Where(cond, a, b)
 		}), randn(rng, p[0]...), randn(rng, p[1]...))
 	}
-	// Gradients flow only through the selected branch: Log of a negative
-	// entry in the branch not taken is NaN, and must not leak.
+	// Values flow only from the selected branch: Log of a negative entry
+	// in the branch not taken is NaN, and leaks neither into the value nor
+	// into the gradient.
 	x := ad.New([]float64{-1, 2, -3, 4}, 4).RequireGrad()
 	c := ad.New([]float64{0, 1, 0, 1}, 4)
-	y := ad.Sum(ad.Where(c, ad.Log(ad.Abs(x)), ad.Square(x)))
-	g := ad.Grad(y, x)[0]
+	y := ad.Where(c, ad.Log(x), ad.Square(x))
+	wantTensor(t, "Where value", y, ad.New([]float64{1, math.Log(2), 9, math.Log(4)}, 4))
+	g := ad.Grad(ad.Sum(y), x)[0]
 	wantTensor(t, "Where gradient", g, ad.New([]float64{-2, 0.5, -6, 0.25}, 4))
+}
+
+// TestWhereInfiniteDerivativeNotTaken pins the claim of Where's doc comment
+// that "a NaN or infinite gradient in the branch not taken does not leak".
+// It does leak: Where sends a zero gradient into the branch not taken, and
+// that branch's backward multiplies it by its infinite local derivative
+// (Log at 0: 0/0; Sqrt at 0: 0·0.5/0), giving NaN. This is the usual
+// behaviour of autodiff engines (the "double where" idiom, shown last, is
+// the workaround), so either the comment in binary.go should say so or the
+// engine should change; this test fails until one of them does.
+// TestWhereDoubleWhere pins down Where's documented behaviour: the branch
+// not taken receives a zero gradient, which its own backward may turn into
+// NaN (Log at 0 divides 0 by 0), and the double-where idiom avoids that.
+func TestWhereDoubleWhere(t *testing.T) {
+	x := ad.New([]float64{0, 4}, 2).RequireGrad()
+	c := ad.New([]float64{0, 1}, 2) // x > 0
+	y := ad.Sum(ad.Where(c, ad.Log(x), ad.Scalar(0)))
+	if g := ad.Grad(y, x)[0]; !math.IsNaN(g.Data()[0]) {
+		t.Errorf("single where: gradient %v; the documented 0/0 at x = 0 did not happen (update Where's comment)", g)
+	}
+	// Double where: feed the branch a safe input where it is not taken.
+	safe := ad.Where(c, x, ad.Scalar(1))
+	y = ad.Sum(ad.Where(c, ad.Log(safe), ad.Scalar(0)))
+	wantTensor(t, "double-where gradient", ad.Grad(y, x)[0], ad.New([]float64{0, 0.25}, 2))
 }
 
 func TestGradMatMul(t *testing.T) {
@@ -185,6 +219,8 @@ func TestGradMatMul(t *testing.T) {
 			{sh(2, 2, 3, 4), sh(4, 2)},
 			{sh(2, 2, 3, 4), sh(2, 2, 4, 2)},
 			{sh(1, 4), sh(4, 1)},
+			{sh(2, 9), sh(9, 10)},
+			{sh(2, 3, 9), sh(9, 10)},
 		}},
 		{"MatMulT", ad.MatMulT, []pair{
 			{sh(3, 4), sh(5, 4)},
@@ -192,6 +228,8 @@ func TestGradMatMul(t *testing.T) {
 			{sh(2, 3, 4), sh(5, 4)},
 			{sh(3, 4), sh(2, 5, 4)},
 			{sh(2, 2, 3, 4), sh(2, 4)},
+			{sh(3, 9), sh(10, 9)},
+			{sh(2, 3, 9), sh(2, 9)},
 		}},
 		{"TMatMul", ad.TMatMul, []pair{
 			{sh(4, 3), sh(4, 5)},
@@ -199,6 +237,8 @@ func TestGradMatMul(t *testing.T) {
 			{sh(2, 4, 3), sh(4, 5)},
 			{sh(4, 3), sh(2, 4, 5)},
 			{sh(2, 2, 4, 3), sh(4, 2)},
+			{sh(9, 3), sh(9, 10)},
+			{sh(9, 10), sh(9, 2)},
 		}},
 	}
 	for _, c := range cases {
@@ -208,6 +248,55 @@ func TestGradMatMul(t *testing.T) {
 		// One square matrix as both operands.
 		checkGrad(t, c.name+"(x,x)", unary(func(x *ad.Tensor) *ad.Tensor { return c.f(x, x) }), randn(rng, 3, 3))
 		checkGrad(t, c.name+"(x,x) batched", unary(func(x *ad.Tensor) *ad.Tensor { return c.f(x, x) }), randn(rng, 2, 3, 3))
+	}
+}
+
+func TestGradAffine(t *testing.T) {
+	rng := newRNG("affine")
+	shapes := []struct{ x, W []int }{
+		{sh(5, 3), sh(3, 4)},
+		{sh(2, 5, 3), sh(3, 2)},
+		{sh(6, 2), sh(2, 9)},
+		{sh(4, 9), sh(9, 1)},
+	}
+	for _, s := range shapes {
+		for name, f := range map[string]func(x, W, b *ad.Tensor) *ad.Tensor{"Affine": ad.Affine, "AffineTanh": ad.AffineTanh} {
+			checkGrad(t, fmt.Sprintf("%s%v%v", name, s.x, s.W), func(xs ...*ad.Tensor) *ad.Tensor {
+				return f(xs[0], xs[1], xs[2])
+			}, randn(rng, s.x...), randn(rng, s.W...), randn(rng, s.W[1]))
+		}
+	}
+	// A two-layer network of fused layers, differentiated through ∇ₓU.
+	checkGrad(t, "AffineTanh gradient step", func(xs ...*ad.Tensor) *ad.Tensor {
+		x, W1, b1, w2, b2 := xs[0], xs[1], xs[2], xs[3], xs[4]
+		U := func(x *ad.Tensor) *ad.Tensor { return ad.Affine(ad.AffineTanh(x, W1, b1), w2, b2) }
+		x = ad.Add(x, ad.Zeros(x.Shape()...)).RequireGrad()
+		gx := ad.GradGraph(ad.Sum(U(x)), x)[0]
+		return U(ad.Sub(x, ad.MulScalar(gx, 0.1)))
+	}, randn(rng, 4, 2), randn(rng, 2, 3), randn(rng, 3), randn(rng, 3, 1), randn(rng, 1))
+}
+
+// TestAffineRank1: Affine documents x of shape [..., k], so a single point
+// x of shape [k] is allowed, and the forward pass accepts it; the gradient
+// must then be that of the same point as a [1, k] batch.
+func TestAffineRank1(t *testing.T) {
+	for name, f := range map[string]func(x, W, b *ad.Tensor) *ad.Tensor{"Affine": ad.Affine, "AffineTanh": ad.AffineTanh} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s with x of shape [3]: gradient panics: %v", name, r)
+				}
+			}()
+			x := ad.New([]float64{0.5, -1, 2}, 3).RequireGrad()
+			W := ad.New([]float64{1, 2, 3, 4, 5, 6}, 3, 2).RequireGrad()
+			b := ad.New([]float64{0.1, -0.2}, 2).RequireGrad()
+			gs := ad.Grad(ad.Sum(f(x, W, b)), x, W, b)
+			x2 := ad.Reshape(x.Detach().Clone(), 1, 3).RequireGrad()
+			want := ad.Grad(ad.Sum(f(x2, W, b)), x2, W, b)
+			wantTensor(t, name+" ∂/∂x", gs[0], ad.Reshape(want[0], 3))
+			wantTensor(t, name+" ∂/∂W", gs[1], want[1])
+			wantTensor(t, name+" ∂/∂b", gs[2], want[2])
+		}()
 	}
 }
 
@@ -228,11 +317,11 @@ func TestGradShape(t *testing.T) {
 		{"Transpose[2 3 4](1,2,0)", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Transpose(x, 1, 2, 0) }), []*ad.Tensor{x234()}},
 		{"Reshape[3 4]→[2 6]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Reshape(x, 2, 6) }), []*ad.Tensor{x34()}},
 		{"Reshape[2 3 4]→[-1 4]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Reshape(x, -1, 4) }), []*ad.Tensor{x234()}},
-		{"Reshape[3 4]→[]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Reshape(ad.Sum(x), 1, 1) }), []*ad.Tensor{x34()}},
+		{"Reshape[]→[1 1]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Reshape(ad.Sum(x), 1, 1) }), []*ad.Tensor{x34()}},
 		{"Unsqueeze0", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Unsqueeze(x, 0) }), []*ad.Tensor{x34()}},
 		{"Unsqueeze1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Unsqueeze(x, 1) }), []*ad.Tensor{x34()}},
 		{"Unsqueeze-1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Unsqueeze(x, -1) }), []*ad.Tensor{x34()}},
-		{"Slice0", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Slice(x, 0, 1, 3) }), []*ad.Tensor{x234()}},
+		{"Slice0", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Slice(x, 0, 1, 2) }), []*ad.Tensor{x234()}},
 		{"Slice1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Slice(x, 1, 0, 2) }), []*ad.Tensor{x234()}},
 		{"Slice-1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Slice(x, -1, 1, 4) }), []*ad.Tensor{x234()}},
 		{"Slice empty", unary(func(x *ad.Tensor) *ad.Tensor { return ad.Concat(1, ad.Slice(x, 1, 2, 2), x) }), []*ad.Tensor{x34()}},
@@ -260,7 +349,7 @@ func TestGradShape(t *testing.T) {
 		{"SumTo[3 4]→[4]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.SumTo(x, 4) }), []*ad.Tensor{x34()}},
 		{"SumTo[3 4]→[]", unary(func(x *ad.Tensor) *ad.Tensor { return ad.SumTo(x) }), []*ad.Tensor{x34()}},
 		{"IndexSelect0", unary(func(x *ad.Tensor) *ad.Tensor { return ad.IndexSelect(x, 0, []int{2, 0, 2, 1, 2}) }), []*ad.Tensor{x34()}},
-		{"IndexSelect1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.IndexSelect(x, 1, []int{3, 3, 0}) }), []*ad.Tensor{x234()}},
+		{"IndexSelect1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.IndexSelect(x, 1, []int{2, 2, 0}) }), []*ad.Tensor{x234()}},
 		{"IndexSelect-1", unary(func(x *ad.Tensor) *ad.Tensor { return ad.IndexSelect(x, -1, []int{1, 1, 1, 1, 2, 0}) }), []*ad.Tensor{x234()}},
 		{"Gather0", unary(func(x *ad.Tensor) *ad.Tensor {
 			return ad.Gather(x, 0, []int{2, 0, 1, 1, 2, 2, 0, 0}, 2)
@@ -348,9 +437,8 @@ func TestGradComposite(t *testing.T) {
 		return energy(xs[0], xs[1], xs[2], xs[3])
 	}, randn(rng, 4, 2), randn(rng, 2, 3), randn(rng, 3), randn(rng, 3, 1))
 
-	// L = Σ U(x − 0.1 ∇ₓU(x)) as a function of x and the weights: its
-	// gradient is a second derivative of U and its Hessian–vector product a
-	// third.
+	// U(x − 0.1 ∇ₓU(x)) as a function of x and the weights: its gradient
+	// is a second derivative of U, and checkGrad goes on to the fourth.
 	checkGrad(t, "gradient step", func(xs ...*ad.Tensor) *ad.Tensor {
 		x, W1, b1, w2 := xs[0], xs[1], xs[2], xs[3]
 		x = ad.Add(x, ad.Zeros(x.Shape()...)).RequireGrad() // a leaf to differentiate U by
@@ -371,13 +459,16 @@ func TestGradComposite(t *testing.T) {
 // GradGraph, against fd.Hessian, on small functions that mix operations.
 func TestGradHessian(t *testing.T) {
 	// fd.Hessian takes second differences with step h: truncation error
-	// O(h²) and rounding error O(eps·|f|/h²), balanced near h = eps^(1/4)
-	// ≈ 1e-4 where both are about 1e-8; hessTol = 1e4 × 1e-8 allows for
-	// fourth derivatives of order ten.
+	// O(h²·|f⁽⁴⁾|) and rounding error O(eps·|f|/h²), balanced near
+	// h = eps^(1/4) ≈ 1e-4, where hessErr = h² + eps/h² ≈ 3e-8 for a
+	// function of order one. hessTol = 10³·hessErr (3e-5) leaves room for
+	// fourth derivatives of order a hundred.
 	const (
 		hessStep = 1e-4
-		hessTol  = 1e4 * (hessStep*hessStep + eps/(hessStep*hessStep))
+		hessErr  = hessStep*hessStep + eps/(hessStep*hessStep)
+		hessTol  = 1e3 * hessErr
 	)
+	worst := 0.0
 	rng := newRNG("hessian")
 	cases := []struct {
 		name string
@@ -401,18 +492,36 @@ func TestGradHessian(t *testing.T) {
 		for i := 0; i < n; i++ {
 			col := ad.Grad(ad.Slice(g, 0, i, i+1), x)[0].Data()
 			for j := 0; j < n; j++ {
-				if d := math.Abs(col[j] - want[i][j]); d > hessTol*math.Max(1, math.Abs(want[i][j])) {
+				d := math.Abs(col[j]-want[i][j]) / math.Max(1, math.Abs(want[i][j]))
+				worst = math.Max(worst, d/hessTol)
+				if d > hessTol {
 					t.Errorf("%s: H[%d][%d] = %.10g, fd %.10g", c.name, i, j, col[j], want[i][j])
 				}
 			}
 		}
 	}
+	t.Logf("largest |ad − fd| / (hessTol·max(1, |fd|)) = %.3g", worst)
 }
 
-// TestLogSumExpEdgeGrad checks first and second derivatives of the
-// log-sum-exp family on inputs with −Inf entries and all −Inf slices: the
-// gradient and Hessian–vector product are exactly 0 at −Inf entries, and
-// agree with finite differences at the others.
+// hessianFD returns fd.Hessian of f at x with the central formula.
+func hessianFD(f func([]float64) float64, x []float64, step float64) [][]float64 {
+	var h mat.SymDense
+	fd.Hessian(&h, f, x, &fd.Settings{Formula: fd.Central, Step: step})
+	n := len(x)
+	out := make([][]float64, n)
+	for i := range out {
+		out[i] = make([]float64, n)
+		for j := range out[i] {
+			out[i][j] = h.At(i, j)
+		}
+	}
+	return out
+}
+
+// TestLogSumExpEdgeGrad checks the first, second and third derivatives of
+// the log-sum-exp family on inputs with −Inf entries and all −Inf slices:
+// they are exactly 0 at −Inf entries, and agree with finite differences at
+// the others.
 func TestLogSumExpEdgeGrad(t *testing.T) {
 	inf := math.Inf(-1)
 	x := ad.New([]float64{
@@ -592,6 +701,7 @@ func TestGradNoRecording(t *testing.T) {
 		"Sum": ad.Sum(a), "Sum(0)": ad.Sum(a, 0), "Mean": ad.Mean(a), "Max": ad.Max(a, 1),
 		"LogSumExp": ad.LogSumExp(a, 1), "LogMeanExp": ad.LogMeanExp(a, 0), "Softmax": ad.Softmax(a, 1),
 		"LogSoftmax": ad.LogSoftmax(a, 0), "AddScalar": ad.AddScalar(a, 1), "MulScalar": ad.MulScalar(a, 2),
+		"Affine": ad.Affine(a, m, ad.Ones(3)), "AffineTanh": ad.AffineTanh(a, m, ad.Ones(3)),
 	}
 	for name, y := range ys {
 		if y.RequiresGrad() {
@@ -660,6 +770,22 @@ func TestGradAccumulates(t *testing.T) {
 	gs := ad.Grad(y, x, h)
 	wantTensor(t, "second call", gs[0], g2)
 	wantTensor(t, "∂y/∂h (an intermediate)", gs[1], ad.New([]float64{3, -3, 9}, 3))
+}
+
+// TestGradResultsDistinct: each result of Grad owns its values, even where
+// backward functions pass gradients through unchanged, so that a caller
+// can modify one (clip it, say) without touching another or the graph.
+func TestGradResultsDistinct(t *testing.T) {
+	x := ad.New([]float64{1, 2}, 2).RequireGrad()
+	y := ad.Sum(ad.AddScalar(x, 1))
+	gs := ad.Grad(y, x, x)
+	gs[0].Data()[0] = 42
+	wantTensor(t, "second result after writing to the first", gs[1], ad.Ones(2))
+	wantTensor(t, "a new gradient after writing to an old one", ad.Grad(y, x)[0], ad.Ones(2))
+	s := ad.Scalar(2).RequireGrad()
+	g := ad.Grad(s, s)[0]
+	g.Data()[0] = 7
+	wantTensor(t, "∂s/∂s after writing to a previous result", ad.Grad(s, s)[0], ad.Scalar(1))
 }
 
 func TestGradUnreachable(t *testing.T) {
@@ -804,4 +930,5 @@ func TestShapePanics(t *testing.T) {
 	mustPanic(t, "Transpose", func() { ad.Transpose(a, 0, 0) }, "Transpose", "[2 3]")
 	mustPanic(t, "Sum axis", func() { ad.Sum(a, 2) }, "Sum", "axis 2")
 	mustPanic(t, "New", func() { ad.New([]float64{1, 2}, 3) }, "New", "[3]")
+	mustPanic(t, "Affine", func() { ad.Affine(ad.Zeros(2, 3), ad.Zeros(4, 5), ad.Zeros(5)) }, "Affine", "[2 3]", "[4 5]")
 }

@@ -121,14 +121,23 @@ func Max(x *Tensor, axis int) *Tensor {
 // −Inf get a zero gradient.
 func LogSumExp(x *Tensor, axis int) *Tensor {
 	axis = normAxis("LogSumExp", axis, len(x.shape))
+	out, shift, logs := logSumExpParts(x, axis)
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		w := softmaxWeights(ins[0], axis, shift, logs)
+		return []*Tensor{Mul(expandBack(g, ins[0].shape, axis), w)}
+	}, x)
+}
+
+// logSumExpParts returns log Σ exp(x) along axis (removed), and per slice
+// the shift m = max x and log Σ exp(x − m), both 0 where m is not finite.
+// Differentiation needs the last two apart: their sum loses the second
+// when |m| is large (1e300 + log 2 rounds to 1e300), and x − lse would
+// then give softmax weights of 1 instead of 1/2.
+func logSumExpParts(x *Tensor, axis int) (out *Tensor, shift, logs []float64) {
 	outer, n, inner := split(x.shape, axis)
-	out := fromShape(dropAxis(x.shape, axis))
-	// The backward needs the shift m and log Σ exp(x − m) apart: their sum
-	// loses the second when |m| is large (1e300 + log 2 rounds to 1e300),
-	// and x − out would then give softmax weights of 1 instead of 1/2. Both
-	// stay 0 where m is not finite.
-	shift := make([]float64, len(out.data))
-	logs := make([]float64, len(out.data))
+	out = fromShape(dropAxis(x.shape, axis))
+	shift = make([]float64, len(out.data))
+	logs = make([]float64, len(out.data))
 	xd := x.data
 	for o := 0; o < outer; o++ {
 		for j := 0; j < inner; j++ {
@@ -149,49 +158,39 @@ func LogSumExp(x *Tensor, axis int) *Tensor {
 			out.data[o*inner+j] = m + logs[o*inner+j]
 		}
 	}
-	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+	return out, shift, logs
+}
+
+// shiftedLogSumExp returns log Σ exp(x − m) along axis (kept with length
+// 1), given the parts from logSumExpParts; m is a constant, so the gradient
+// is that of log-sum-exp. Where m is not finite the value is 0 and the
+// weights are exp(x), which is 0 on an all −Inf slice.
+func shiftedLogSumExp(x *Tensor, axis int, shift, logs []float64) *Tensor {
+	return record(New(logs, keepShape(x.shape, axis)...), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		w := softmaxWeights(ins[0], axis, shift, logs)
-		return []*Tensor{Mul(expandBack(g, ins[0].shape, axis), w)}
+		return []*Tensor{Mul(BroadcastTo(g, ins[0].shape...), w)}
 	}, x)
 }
 
-// softmaxWeights returns exp(x − m − log Σ exp(x − m)) along axis, the
-// gradient of log-sum-exp, from the per-slice shift m and log-sum logs of
-// the forward pass (both 0 where the max is not finite, so that an all −Inf
-// slice gets zero weights). A detached x gives constant weights in one
-// pass; an attached x (a recorded gradient) gets weights recorded as a
-// function of x, with logs recomputed as LogSumExp(x − m) — the same values,
-// as the max of x − m is 0.
+// softmaxWeights returns exp((x − m) − log Σ exp(x − m)) along axis, the
+// gradient of log-sum-exp, from the parts of logSumExpParts. A detached x
+// gives constant weights in one pass; an attached x (in a recorded
+// gradient) gives the same values recorded as a function of x.
 func softmaxWeights(x *Tensor, axis int, shift, logs []float64) *Tensor {
+	if x.node != nil {
+		return Exp(Sub(Sub(x, New(shift, keepShape(x.shape, axis)...)), shiftedLogSumExp(x, axis, shift, logs)))
+	}
 	outer, n, inner := split(x.shape, axis)
-	if x.node == nil {
-		w := fromShape(x.shape)
-		for o := 0; o < outer; o++ {
-			for k := 0; k < n; k++ {
-				for j := 0; j < inner; j++ {
-					i, r := (o*n+k)*inner+j, o*inner+j
-					w.data[i] = math.Exp(x.data[i] - shift[r] - logs[r])
-				}
+	w := fromShape(x.shape)
+	for o := 0; o < outer; o++ {
+		for k := 0; k < n; k++ {
+			for j := 0; j < inner; j++ {
+				i, r := (o*n+k)*inner+j, o*inner+j
+				w.data[i] = math.Exp(x.data[i] - shift[r] - logs[r])
 			}
 		}
-		return w
 	}
-	ks := keepShape(x.shape, axis)
-	z := Sub(x, New(shift, ks...))
-	return Exp(Sub(z, Reshape(finiteOrZero(LogSumExp(z, axis)), ks...)))
-}
-
-// finiteOrZero replaces infinite entries by 0 (a constant there), passing
-// gradients through the finite ones. It keeps x − lse from becoming
-// −Inf − (−Inf) on all −Inf slices.
-func finiteOrZero(x *Tensor) *Tensor {
-	mask := mapValues(x.Detach(), func(v float64) float64 {
-		if math.IsInf(v, 0) {
-			return 0
-		}
-		return 1
-	})
-	return Where(mask, x, Scalar(0))
+	return w
 }
 
 // LogMeanExp returns log((1/n) Σ exp(x)) along axis (n its length), the
@@ -205,18 +204,10 @@ func LogMeanExp(x *Tensor, axis int) *Tensor {
 // all −Inf.
 func LogSoftmax(x *Tensor, axis int) *Tensor {
 	axis = normAxis("LogSoftmax", axis, len(x.shape))
-	// Shift by the max first: x − lse(x) loses log Σ exp(x − m) when |m| is
-	// large, (x − m) − lse(x − m) keeps it. The result does not depend on
-	// the shift, so the shift is a constant.
-	m := Max(x.Detach(), axis)
-	for i, v := range m.data {
-		if math.IsInf(v, 0) || math.IsNaN(v) {
-			m.data[i] = 0
-		}
-	}
-	z := Sub(x, Reshape(m, keepShape(x.shape, axis)...))
-	lse := finiteOrZero(LogSumExp(z, axis))
-	return Sub(z, Reshape(lse, keepShape(x.shape, axis)...))
+	// (x − m) − log Σ exp(x − m): x − logsumexp(x) would lose the log-sum
+	// when |m| is large.
+	_, shift, logs := logSumExpParts(x, axis)
+	return Sub(Sub(x, New(shift, keepShape(x.shape, axis)...)), shiftedLogSumExp(x, axis, shift, logs))
 }
 
 // Softmax returns exp(x)/Σ exp(x) along axis. A slice of all −Inf gives

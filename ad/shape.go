@@ -85,7 +85,7 @@ func Transpose(x *Tensor, perm ...int) *Tensor {
 	}
 	out := fromShape(shape)
 	xd := x.data
-	if r == 2 {
+	if r == 2 && perm[0] == 1 {
 		m, n := shape[0], shape[1]
 		for i := 0; i < m; i++ {
 			for j := 0; j < n; j++ {
@@ -179,7 +179,7 @@ func Concat(axis int, xs ...*Tensor) *Tensor {
 			}
 		}
 		return r
-	}, xs...)
+	}, slices.Clone(xs)...) // the graph must not see later changes to the caller's slice
 }
 
 // Stack joins tensors of one shape along a new axis.
