@@ -1,0 +1,231 @@
+package main
+
+import (
+	"fmt"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/palette/moreland"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/eimkit/eimkit/data"
+)
+
+// gridXYZ is a density on a regular grid of cell centres, for
+// plotter.HeatMap: z[r*nx + c] is the value at (xs[c], ys[r]).
+type gridXYZ struct {
+	xs, ys []float64
+	z      []float64
+}
+
+func (g *gridXYZ) Dims() (c, r int)   { return len(g.xs), len(g.ys) }
+func (g *gridXYZ) Z(c, r int) float64 { return g.z[r*len(g.xs)+c] }
+func (g *gridXYZ) X(c int) float64    { return g.xs[c] }
+func (g *gridXYZ) Y(r int) float64    { return g.ys[r] }
+
+// Min and Max give HeatMap its range: from 0 to the largest value.
+func (g *gridXYZ) Min() float64 { return 0 }
+func (g *gridXYZ) Max() float64 {
+	m := 0.0
+	for _, v := range g.z {
+		m = max(m, v)
+	}
+	if m == 0 {
+		m = 1 // an empty histogram: any range will do
+	}
+	return m
+}
+
+// newGrid returns an empty cells×cells grid of cell centres over the box
+// [lo, hi].
+func newGrid(lo, hi [2]float64, cells int) *gridXYZ {
+	g := &gridXYZ{xs: make([]float64, cells), ys: make([]float64, cells), z: make([]float64, cells*cells)}
+	for i := range cells {
+		g.xs[i] = lo[0] + (float64(i)+0.5)*(hi[0]-lo[0])/float64(cells)
+		g.ys[i] = lo[1] + (float64(i)+0.5)*(hi[1]-lo[1])/float64(cells)
+	}
+	return g
+}
+
+// targetGrid is the target's exact density at the cell centres.
+func targetGrid(t data.Target, cells int) *gridXYZ {
+	lo, hi := t.Bounds()
+	g := newGrid(lo, hi, cells)
+	for r, y := range g.ys {
+		for c, x := range g.xs {
+			g.z[r*cells+c] = math.Exp(t.LogDensity([]float64{x, y}))
+		}
+	}
+	return g
+}
+
+// histogramGrid is the density estimated from the row-major [n, 2]
+// samples xs by a histogram on the target's plotting box: the count of a
+// cell over n times the cell's area. Samples outside the box are counted
+// in n but in no cell.
+func histogramGrid(t data.Target, xs []float64, cells int) *gridXYZ {
+	lo, hi := t.Bounds()
+	g := newGrid(lo, hi, cells)
+	n := len(xs) / 2
+	wx, wy := (hi[0]-lo[0])/float64(cells), (hi[1]-lo[1])/float64(cells)
+	for i := range n {
+		c := int(math.Floor((xs[2*i] - lo[0]) / wx))
+		r := int(math.Floor((xs[2*i+1] - lo[1]) / wy))
+		if c >= 0 && c < cells && r >= 0 && r < cells {
+			g.z[r*cells+c]++
+		}
+	}
+	for i := range g.z {
+		g.z[i] /= float64(n) * wx * wy
+	}
+	return g
+}
+
+// heatPalette is the colour map of the density panels.
+func heatPalette() palette.Palette { return moreland.ExtendedBlackBody().Palette(256) }
+
+// densityPlot is one panel: g as a heat map on the target's box.
+func densityPlot(g *gridXYZ, title string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text = title
+	h := plotter.NewHeatMap(g, heatPalette())
+	h.Rasterized = true
+	p.Add(h)
+	p.X.Min, p.X.Max = g.xs[0]-(g.xs[1]-g.xs[0])/2, g.xs[len(g.xs)-1]+(g.xs[1]-g.xs[0])/2
+	p.Y.Min, p.Y.Max = g.ys[0]-(g.ys[1]-g.ys[0])/2, g.ys[len(g.ys)-1]+(g.ys[1]-g.ys[0])/2
+	p.X.Padding, p.Y.Padding = 0, 0
+	return p
+}
+
+// writeDensityPNG writes the Fig. 2 style picture of one run: the target's
+// density beside the model's, estimated by a histogram of the exact
+// samples xs (row-major [n, 2]), each on its own colour scale from 0 (black)
+// to its maximum (white).
+func writeDensityPNG(path string, t data.Target, xs []float64, cells int, modelTitle string) error {
+	left := densityPlot(targetGrid(t, cells), fmt.Sprintf("%s: target density", t.Name()))
+	right := densityPlot(histogramGrid(t, xs, cells), modelTitle)
+	img := vgimg.New(2*5*vg.Inch, 5*vg.Inch+0.3*vg.Inch)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	plots := [][]*plot.Plot{{left, right}}
+	canvases := plot.Align(plots, tiles, dc)
+	left.Draw(canvases[0][0])
+	right.Draw(canvases[0][1])
+	return writePNG(path, img)
+}
+
+// curve is one model's training objective per step, for a curves plot.
+type curve struct {
+	label  string
+	bounds []float64
+}
+
+// smoothed returns the running means of b over consecutive windows of w
+// steps, as (step at the window's end, mean) points; a last partial window
+// is included.
+func smoothed(b []float64, w int) plotter.XYs {
+	var pts plotter.XYs
+	for lo := 0; lo < len(b); lo += w {
+		hi := min(lo+w, len(b))
+		s := 0.0
+		for _, v := range b[lo:hi] {
+			s += v
+		}
+		pts = append(pts, plotter.XY{X: float64(hi), Y: s / float64(hi-lo)})
+	}
+	return pts
+}
+
+// writeCurvesPNG writes the Fig. 1 style picture for one target: each
+// model's training objective against the step (means over windows of
+// steps), with the target's E_p[log p] as a dashed horizontal line. The
+// y range starts 3 nats below E_p[log p] (or at the lowest smoothed value
+// if that is higher), so the first steps do not flatten the picture.
+func writeCurvesPNG(path string, t data.Target, curves []curve, title string) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "step"
+	p.Y.Label.Text = "training objective (nats)"
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
+	truth := t.MeanLogDensity()
+	steps := 1
+	lowest, highest := truth, truth
+	for i, c := range curves {
+		if len(c.bounds) == 0 {
+			continue
+		}
+		steps = max(steps, len(c.bounds))
+		pts := smoothed(c.bounds, max(1, len(c.bounds)/200))
+		for _, pt := range pts {
+			if !math.IsNaN(pt.Y) && !math.IsInf(pt.Y, 0) {
+				lowest, highest = min(lowest, pt.Y), max(highest, pt.Y)
+			}
+		}
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return fmt.Errorf("curve of %s: %w", c.label, err)
+		}
+		l.Color = plotutil.Color(i)
+		l.Width = vg.Points(1.5)
+		p.Add(l)
+		p.Legend.Add(c.label, l)
+	}
+	ref, err := plotter.NewLine(plotter.XYs{{X: 0, Y: truth}, {X: float64(steps), Y: truth}})
+	if err != nil {
+		return err
+	}
+	ref.Color = color.Black
+	ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(ref)
+	p.Legend.Add(fmt.Sprintf("E_p log p = %.3f", truth), ref)
+	p.X.Min, p.X.Max = 0, float64(steps)
+	p.Y.Min = max(lowest, truth-3) - 0.05
+	p.Y.Max = highest + 0.1
+	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
+	p.Draw(draw.New(img))
+	return writePNG(path, img)
+}
+
+// writePNG encodes img as a PNG at path, atomically (a temporary file in
+// the same directory, renamed over path).
+func writePNG(path string, img *vgimg.Canvas) error {
+	return writeAtomic(path, func(f *os.File) error {
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(f)
+		return err
+	})
+}
+
+// writeAtomic creates path by writing a temporary file in its directory
+// with write and renaming it over path, so path is never partial.
+func writeAtomic(path string, write func(f *os.File) error) (err error) {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if err = write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}

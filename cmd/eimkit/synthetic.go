@@ -1,0 +1,476 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pkg/profile"
+
+	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/data"
+)
+
+// defaultSteps is the default of -steps: the budget with which
+// `eimkit synthetic -out results` (4 models × 3 targets, two runs at a
+// time, evaluation and plots included) finishes in under five minutes on
+// two cores (2 min 14 s measured; see doc.go).
+const defaultSteps = 10_000
+
+// stepCost is each model's rough cost of one training step relative to
+// SNIS's (go test -bench TrainStep), used only to start the longest runs
+// first.
+var stepCost = map[string]float64{"trs": 1.2, "snis": 1, "his": 1.8, "lars": 1.2}
+
+const syntheticUsage = `Usage: eimkit synthetic [flags]
+
+Trains the models of Sec. 4.1 of the paper (TRS, SNIS, HIS and the LARS
+baseline) on the 2-D synthetic targets, evaluates them on held-out points
+and writes, under -out:
+
+	results.json             one object per model and target
+	results.md               the same as a markdown table
+	curves-<target>.png      training objective against step for each model (Fig. 1)
+	<model>-<target>/
+	    density.png          target density beside the learned one (Fig. 2)
+	    result.json          the run's entry of results.json
+	    checkpoint.bin       parameters, optimizer, random state, training record
+
+Running the same command again resumes each unfinished run from its last
+checkpoint and reuses finished ones; a larger -steps continues finished
+runs. A checkpoint written with other settings is refused with an error.
+
+Flags:
+`
+
+// syntheticConfig holds the parsed flags of the synthetic command.
+type syntheticConfig struct {
+	models, targets []string
+	steps           int
+	seed            uint64
+	out             string
+	ms              modelSettings
+	ev              evalSettings
+	every           int
+	jobs            int
+	quiet           bool
+	cpuProfile      bool
+	memProfile      bool
+	onStep          func(run string, step int) // for tests: see progress.onStep
+}
+
+// parseSyntheticFlags parses args. It returns flag.ErrHelp for -h and an
+// error wrapping errUsage for bad flags (both already printed to stderr).
+func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, error) {
+	fs := flag.NewFlagSet("synthetic", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), syntheticUsage)
+		fs.PrintDefaults()
+	}
+	var (
+		c                    syntheticConfig
+		modelFlag, targetFlg string
+		hidden               string
+	)
+	fs.StringVar(&modelFlag, "model", "all", "models to train: trs, snis, his, lars, a comma-separated list, or all")
+	fs.StringVar(&targetFlg, "target", "all", "targets: nine-gaussians, checkerboard, two-rings, a comma-separated list, or all")
+	fs.IntVar(&c.steps, "steps", defaultSteps, "training steps of every run (the paper's runs: 20000 and more)")
+	fs.Uint64Var(&c.seed, "seed", 1, "random seed; every run, the held-out data and each evaluation get their own stream split from it")
+	fs.Float64Var(&c.ms.ProposalVar, "proposal-var", 1, "variance v of the fixed proposal N(0, v·I) (Fig. 1's right panel uses 0.1)")
+	fs.StringVar(&c.out, "out", "results", "output `directory`")
+	fs.IntVar(&c.ms.K, "K", 1024, "candidates of SNIS, and proposal draws per step for LARS's estimate of Z")
+	fs.IntVar(&c.ms.TRST, "T", 1024, "truncation of the rejection sampler of TRS and LARS")
+	fs.IntVar(&c.ms.HIST, "his-T", 5, "leapfrog steps of HIS")
+	fs.StringVar(&hidden, "hidden", "20,20", "hidden widths of the energy MLP (and of HIS's q network), tanh")
+	fs.IntVar(&c.ms.Batch, "batch", 128, "training batch size")
+	fs.Float64Var(&c.ms.LR, "lr", 3e-4, "Adam learning rate")
+	fs.IntVar(&c.every, "checkpoint-every", 1000, "save a checkpoint every this many steps (and at the end, and on SIGINT)")
+	fs.IntVar(&c.ev.Points, "eval-points", 1000, "held-out points drawn from each target for the test bound")
+	fs.IntVar(&c.ev.Samples, "eval-samples", 1000, "S of the S-sample test bound of TRS, SNIS and HIS")
+	fs.IntVar(&c.ev.LARSZSamples, "lars-z-samples", 1_000_000, "proposal draws for LARS's test-time estimate of Z")
+	fs.IntVar(&c.ev.PlotSamples, "plot-samples", 100_000, "exact samples from each learned model for its density picture")
+	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "runs trained at the same time")
+	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors (no progress bar)")
+	fs.BoolVar(&c.cpuProfile, "cpuprofile", false, "write a CPU profile to <out>/cpu.pprof")
+	fs.BoolVar(&c.memProfile, "memprofile", false, "write a heap profile to <out>/mem.pprof")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	bad := func(format string, args ...any) (*syntheticConfig, error) {
+		fmt.Fprintf(stderr, "eimkit synthetic: "+format+"\n", args...)
+		fs.Usage()
+		return nil, errUsage
+	}
+	if fs.NArg() > 0 {
+		return bad("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.models, err = parseList(modelFlag, modelNames); err != nil {
+		return bad("-model: %v", err)
+	}
+	if c.targets, err = parseList(targetFlg, data.Names()); err != nil {
+		return bad("-target: %v", err)
+	}
+	for _, h := range strings.Split(hidden, ",") {
+		w, err := strconv.Atoi(strings.TrimSpace(h))
+		if err != nil || w < 1 {
+			return bad("-hidden %q: want positive widths separated by commas", hidden)
+		}
+		c.ms.Hidden = append(c.ms.Hidden, w)
+	}
+	switch {
+	case c.steps < 1:
+		return bad("-steps %d: want ≥ 1", c.steps)
+	case !(c.ms.ProposalVar > 0) || math.IsInf(c.ms.ProposalVar, 0):
+		return bad("-proposal-var %v: want a positive number", c.ms.ProposalVar)
+	case c.ms.K < 1 || c.ms.TRST < 1 || c.ms.HIST < 1:
+		return bad("-K %d, -T %d, -his-T %d: want all ≥ 1", c.ms.K, c.ms.TRST, c.ms.HIST)
+	case c.ms.Batch < 1:
+		return bad("-batch %d: want ≥ 1", c.ms.Batch)
+	case !(c.ms.LR > 0):
+		return bad("-lr %v: want > 0", c.ms.LR)
+	case c.every < 1:
+		return bad("-checkpoint-every %d: want ≥ 1", c.every)
+	case c.ev.Points < 1 || c.ev.Samples < 1 || c.ev.LARSZSamples < 1 || c.ev.PlotSamples < 1:
+		return bad("-eval-points, -eval-samples, -lars-z-samples and -plot-samples must be ≥ 1")
+	case c.jobs < 1:
+		return bad("-jobs %d: want ≥ 1", c.jobs)
+	case c.cpuProfile && c.memProfile:
+		return bad("-cpuprofile and -memprofile cannot be used together (github.com/pkg/profile runs one profile at a time)")
+	case c.out == "":
+		return bad("-out must name a directory")
+	}
+	return &c, nil
+}
+
+// parseList parses "all" or a comma-separated list of names from valid,
+// returned in the order of valid without repeats.
+func parseList(s string, valid []string) ([]string, error) {
+	if s == "all" {
+		return slices.Clone(valid), nil
+	}
+	want := map[string]bool{}
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(valid, name) {
+			return nil, fmt.Errorf("unknown name %q (want %s or all)", name, strings.Join(valid, ", "))
+		}
+		want[name] = true
+	}
+	var out []string
+	for _, v := range valid {
+		if want[v] {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// runSynthetic is the synthetic command.
+func runSynthetic(ctx context.Context, args []string) error {
+	cfg, err := parseSyntheticFlags(args, os.Stderr)
+	if err != nil {
+		return err
+	}
+	return cfg.run(ctx, os.Stderr)
+}
+
+// specs returns the runs of the invocation, models major, in table order.
+func (c *syntheticConfig) specs() []runSpec {
+	var specs []runSpec
+	for _, m := range c.models {
+		for _, t := range c.targets {
+			specs = append(specs, runSpec{
+				model: m, target: t, steps: c.steps, seed: c.seed,
+				ms: c.ms, ev: c.ev, every: c.every,
+				dir: filepath.Join(c.out, m+"-"+t),
+			})
+		}
+	}
+	return specs
+}
+
+// run trains and evaluates every run and writes the outputs. Runs go to
+// c.jobs workers, longest first; each run's result depends only on its
+// own settings and random streams, never on the scheduling. The first
+// error stops the other runs (each saves a checkpoint) and is returned;
+// the summary files are written only when every run succeeded.
+func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
+	if err := os.MkdirAll(c.out, 0o755); err != nil {
+		return err
+	}
+	if c.cpuProfile || c.memProfile {
+		opts := []func(*profile.Profile){profile.ProfilePath(c.out), profile.NoShutdownHook}
+		if c.cpuProfile {
+			opts = append(opts, profile.CPUProfile)
+		} else {
+			opts = append(opts, profile.MemProfile)
+		}
+		if c.quiet {
+			opts = append(opts, profile.Quiet)
+		}
+		defer profile.Start(opts...).Stop()
+	}
+	specs := c.specs()
+	total := 0
+	for _, s := range specs {
+		if err := os.MkdirAll(s.dir, 0o755); err != nil {
+			return err
+		}
+		if reuse, _ := s.readResult(); reuse != nil {
+			continue
+		}
+		step, _, _, err := s.readCheckpointMeta()
+		if err != nil {
+			return err
+		}
+		total += s.steps - step
+	}
+	prog := newProgress(stderr, total, c.quiet)
+	prog.onStep = c.onStep
+	start := time.Now()
+
+	order := make([]int, len(specs))
+	for i := range order {
+		order[i] = i
+	}
+	cost := func(i int) float64 { return float64(specs[i].steps) * stepCost[specs[i].model] }
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(b), cost(a)) })
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	results := make([]*result, len(specs))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(c.jobs, len(specs)) {
+		wg.Go(func() {
+			for i := range work {
+				if ctx.Err() != nil {
+					continue
+				}
+				r, err := specs[i].do(ctx, prog)
+				if errors.Is(err, errInterrupted) {
+					prog.logf("%v", err)
+				}
+				if err != nil {
+					cancel(err)
+					continue
+				}
+				results[i] = r
+			}
+		})
+	}
+	for _, i := range order {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	prog.finish()
+	if err := context.Cause(ctx); err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("stopped; checkpoints are saved, run the same command to resume: %w", errInterrupted)
+		}
+		return err
+	}
+
+	if err := writeResults(c.out, results); err != nil {
+		return err
+	}
+	for _, t := range c.targets {
+		if err := c.writeCurves(t, specs); err != nil {
+			return fmt.Errorf("curves of %s: %w", t, err)
+		}
+	}
+	prog.logf("wrote %s (%d runs, %.1f s)", filepath.Join(c.out, "results.json"), len(results), time.Since(start).Seconds())
+	return nil
+}
+
+// writeCurves writes curves-<target>.png from the runs' checkpoints.
+func (c *syntheticConfig) writeCurves(target string, specs []runSpec) error {
+	t, err := data.ByName(target)
+	if err != nil {
+		return err
+	}
+	var curves []curve
+	for _, s := range specs {
+		if s.target != target {
+			continue
+		}
+		_, meta, ok, err := s.readCheckpointMeta()
+		if err != nil || !ok {
+			return fmt.Errorf("%s: no checkpoint (%v)", s.name(), err)
+		}
+		var b []float64
+		if err := json.Unmarshal([]byte(meta[metaBounds]), &b); err != nil {
+			return fmt.Errorf("%s: training record: %w", s.name(), err)
+		}
+		label := strings.ToUpper(s.model)
+		if s.model == "lars" {
+			label += " (its objective, not a bound)"
+		}
+		curves = append(curves, curve{label: label, bounds: b})
+	}
+	title := fmt.Sprintf("%s, proposal N(0, %g·I)", target, c.ms.ProposalVar)
+	return writeCurvesPNG(filepath.Join(c.out, "curves-"+target+".png"), t, curves, title)
+}
+
+// do runs one spec to its result: reused if the run's result.json is
+// current, otherwise trained (or continued) and evaluated.
+func (r runSpec) do(ctx context.Context, prog *progress) (*result, error) {
+	if res, err := r.readResult(); err != nil {
+		return nil, err
+	} else if res != nil {
+		prog.logf("%s: reusing %s", r.name(), filepath.Join(r.dir, "result.json"))
+		return res, nil
+	}
+	defer prog.done(r.name())
+	t, err := r.train(ctx, prog)
+	if err != nil {
+		return nil, err
+	}
+	prog.evaluating(r.name())
+	start := time.Now()
+	res, err := r.evaluate(ctx, t)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%s: evaluation stopped (training is saved): %w", r.name(), errInterrupted)
+		}
+		return nil, err
+	}
+	res.Seconds = t.seconds + time.Since(start).Seconds()
+	res.TrainSeconds = t.seconds
+	if err := res.write(filepath.Join(r.dir, "result.json")); err != nil {
+		return nil, err
+	}
+	prog.logf("%s: %d steps, test %.4f (E_p log p %.4f), %.1f s", r.name(), r.steps, float64(res.TestBound), res.TrueMeanLogDensity, res.Seconds)
+	return res, nil
+}
+
+// evaluate computes the test estimate on held-out points and draws the
+// density picture.
+func (r runSpec) evaluate(ctx context.Context, t *trained) (*result, error) {
+	target, err := data.ByName(r.target)
+	if err != nil {
+		return nil, err
+	}
+	// The held-out points depend on the seed and the target only, so all
+	// models of a target are tested on the same points.
+	xs := make([]float64, 2*r.ev.Points)
+	target.Sample(rand.New(stream(r.seed, "test", r.target)), xs)
+	out, err := t.m.evaluate(ctx, rand.New(stream(r.seed, "eval", r.model, r.target)), ad.New(xs, r.ev.Points, 2), r.ev)
+	if err != nil {
+		return nil, err
+	}
+	mean, se := meanStdErr(out.values)
+	res := &result{
+		Model:              r.model,
+		Target:             r.target,
+		Steps:              r.steps,
+		Seed:               r.seed,
+		ProposalVar:        r.ms.ProposalVar,
+		TestBound:          jsonFloat(mean),
+		TestBoundStdErr:    jsonFloat(se),
+		TrueMeanLogDensity: target.MeanLogDensity(),
+		FinalTrainObj:      jsonFloat(tailMean(t.bounds, 1000)),
+		Eval:               t.m.evalMethod(r.ev),
+		LARSZ:              out.z,
+		LARSZStdErr:        out.zStdErr,
+		Settings:           r.resultSettings(),
+	}
+
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	const cells = 100
+	samples := t.m.sample(rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
+	what := "exact samples"
+	if r.model == "snis" {
+		what = fmt.Sprintf("exact samples, %d per candidate set", snisDrawsPerSet)
+	}
+	title := fmt.Sprintf("%s: %d %s\ntest %.3f, E_p log p %.3f", strings.ToUpper(r.model), r.ev.PlotSamples, what, mean, res.TrueMeanLogDensity)
+	if err := writeDensityPNG(filepath.Join(r.dir, "density.png"), target, samples.Data(), cells, title); err != nil {
+		return nil, fmt.Errorf("%s: density picture: %w", r.name(), err)
+	}
+	return res, nil
+}
+
+// resultSettings are the settings a result.json is valid for: the
+// training identity, the steps and the evaluation settings.
+func (r runSpec) resultSettings() map[string]string {
+	s := r.identity()
+	s["steps"] = strconv.Itoa(r.steps)
+	s["eval-points"] = strconv.Itoa(r.ev.Points)
+	s["eval-samples"] = strconv.Itoa(r.ev.Samples)
+	s["lars-z-samples"] = strconv.Itoa(r.ev.LARSZSamples)
+	s["plot-samples"] = strconv.Itoa(r.ev.PlotSamples)
+	return s
+}
+
+// readResult returns the run's result.json if it exists, was computed
+// with the current settings and its density picture exists; nil if not.
+func (r runSpec) readResult() (*result, error) {
+	b, err := os.ReadFile(filepath.Join(r.dir, "result.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var res result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, nil // unreadable: evaluate again
+	}
+	if !maps.Equal(res.Settings, r.resultSettings()) {
+		return nil, nil
+	}
+	if _, err := os.Stat(filepath.Join(r.dir, "density.png")); err != nil {
+		return nil, nil
+	}
+	if _, err := os.Stat(r.checkpointPath()); err != nil {
+		return nil, nil
+	}
+	return &res, nil
+}
+
+// meanStdErr returns the mean of v and its standard error sd/√n (0 for
+// n = 1).
+func meanStdErr(v []float64) (mean, se float64) {
+	n := float64(len(v))
+	for _, x := range v {
+		mean += x
+	}
+	mean /= n
+	if len(v) < 2 {
+		return mean, 0
+	}
+	ss := 0.0
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss / (n - 1) / n)
+}
+
+// tailMean is the mean of the last k values of v (all if fewer).
+func tailMean(v []float64, k int) float64 {
+	m, _ := meanStdErr(v[max(0, len(v)-k):])
+	return m
+}

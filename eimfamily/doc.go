@@ -1,0 +1,78 @@
+// Package eimfamily implements energy-inspired models: samplers treated as
+// models with exact samples and tractable lower bounds on their
+// log-likelihood, from "Energy-Inspired Models: Learning with
+// Sampler-Induced Distributions" (Lawson, Tucker, Dai, Ranganath, NeurIPS
+// 2019), Sec. 3, and the LARS baseline of Bauer & Mnih (2018), "Resampled
+// Priors for Variational Autoencoders".
+//
+// # Overview
+//
+// Every family combines a proposal π (Proposal) and a learned energy U
+// (Energy) with a size parameter, and offers exact sampling (Sample) and a
+// lower bound on log p(x) whose per-point integrand is a tensor (Bound,
+// Integrands, BoundS). The bound of Eq. (2),
+//
+//	log p(x) ≥ E_{q(λ|x)} [ log p(λ) p(x | λ) − log q(λ | x) ],
+//
+// treats the sampler's randomness λ as latent variables. An integrand
+// ℓ_λ(x) = log p(x, λ) − log q(λ | x) is one draw; exp ℓ_λ is an unbiased
+// estimate of p(x), and the S-sample bound log (1/S) Σ_s exp ℓ_λs
+// increases with S toward log p(x).
+//
+// Families work unconditionally (ctx nil; x is [n, d]) or conditionally
+// (ctx [n, c]; proposal and energy take the context), so later packages
+// can use them as priors and as variational families q(z | x). Shapes:
+// Bound is [n], Integrands is [s, n], Sample is [n, d] (or [n, m, d] for a
+// context [m, c]). Exact draws are constants; bounds are differentiable
+// in every parameter (proposal draws are reparameterized where the
+// proposal allows it).
+//
+// Discrete is a finite-support proposal under which p_SNIS and p_TRS can
+// be computed exactly by enumeration; the tests of this package and of
+// proofs_test use it.
+//
+// # TRS
+//
+// Truncated rejection sampling, Alg. 1: x_t ~ π accepted with probability
+// a(x_t) = σ(−U(x_t)) for t < T, x_T accepted always. With Z = E_π[a],
+//
+//	p_TRS(x) = π(x) · ( a(x)(1 − α)/Z + α ),   α = (1 − Z)^{T−1}
+//	p(i | x) ∝ (1 − Z)^{i−1} a(x)^{[i<T]}
+//
+// (no factor a(x) for the forced accept at i = T). The variational family
+// q(i | x) ∝ (1 − Ẑ)^{i−1} a(x)^{[i<T]} with learned Ẑ = σ(LogitZ), and the
+// rejected x_{1:i−1} drawn from π, give the integrand
+//
+//	ℓ_λ(x) = log π(x) + log Q(x) + Σ_{t<i} ( log(1 − a(x_t)) − log(1 − Ẑ) ),
+//	Q(x)   = a(x)(1 − α̂)/Ẑ + α̂,   α̂ = (1 − Ẑ)^{T−1},
+//
+// and TRS.Bound sums over i exactly:
+//
+//	log π(x) + log Q(x) + E_q[i − 1] · ( mean_t log(1 − a(x_t)) − log(1 − Ẑ) ).
+//
+// At Ẑ = Z the gap to log p_TRS(x) is E_q[i − 1] · (log(1 − Z) − E_π log(1 − a)).
+//
+// # SNIS
+//
+// Self-normalized importance sampling, Alg. 2: K candidates x_k ~ π, one
+// returned with probability ∝ w(x_k) = exp(−U(x_k)). Eq. (3), with the data
+// point one of the K terms of the normalizer:
+//
+//	log p_SNIS(x) ≥ E_{x_{2:K} ~ π} log [ π(x) w(x) / ( (1/K)(w(x) + Σ_{j=2}^{K} w(x_j)) ) ].
+//
+// # LARS
+//
+// Learned accept/reject sampling (Bauer & Mnih 2018): the process of TRS,
+// trained on the closed form
+//
+//	log p(x) = log π(x) + log( a(x)(1 − α)/Z + α ),   α = (1 − Z)^{T−1},
+//
+// with Z estimated from K proposal draws per step and smoothed by a moving
+// average (the forward pass uses the average, the gradient flows through
+// the current estimate), and evaluated with Z from many draws. It is an
+// estimate of log p(x), not a bound.
+//
+// # HIS
+//
+// To be written with his.go.
+package eimfamily

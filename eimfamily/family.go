@@ -1,0 +1,197 @@
+package eimfamily
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/nn"
+)
+
+// Proposal is π(x | c), the tractable distribution a sampler draws its
+// candidates from. Unconditional proposals are called with ctx nil.
+//
+// Shapes: the event dimension d is last. Sample with ctx nil returns
+// [k, d]; with ctx of shape [n, c] it returns [k, n, d] (k candidates for
+// each of the n contexts). LogProb takes x of shape [..., d] and returns
+// [...]; a context [n, c] lines up with the second-to-last axis of x.
+type Proposal interface {
+	Dim() int
+	// Sample draws k candidates, reparameterized where the proposal allows
+	// it, so gradients reach the proposal's parameters.
+	Sample(rng *rand.Rand, ctx *ad.Tensor, k int) *ad.Tensor
+	// LogProb returns log π(x | ctx), summed over the event dimension.
+	LogProb(ctx, x *ad.Tensor) *ad.Tensor
+	// Params returns the learnable tensors (none for a fixed proposal).
+	Params() []*ad.Tensor
+}
+
+// Energy is the learned energy U(x | c): the models weight proposals by
+// exp(−U). Energy takes x of shape [..., d] and returns [...].
+type Energy interface {
+	Energy(ctx, x *ad.Tensor) *ad.Tensor
+	Params() []*ad.Tensor
+}
+
+// Normal is a diagonal Gaussian proposal N(Loc, diag(exp(LogScale))²),
+// unconditional. Loc and LogScale have shape [d]; they are learned if they
+// require gradients and fixed otherwise.
+type Normal struct {
+	Loc, LogScale *ad.Tensor
+}
+
+var _ Proposal = (*Normal)(nil)
+
+// NewStdNormal returns the fixed proposal N(0, variance·I) in d dimensions
+// (the paper's synthetic experiments use variance 1, and 0.1 for the
+// mismatched-proposal run of Fig. 1).
+func NewStdNormal(d int, variance float64) *Normal {
+	if d < 1 || !(variance > 0) {
+		panic(fmt.Sprintf("eimfamily: NewStdNormal: dimension %d, variance %v", d, variance))
+	}
+	return &Normal{Loc: ad.Zeros(d), LogScale: ad.Full(0.5*math.Log(variance), d)}
+}
+
+// Dim returns d.
+func (p *Normal) Dim() int { return p.Loc.Len() }
+
+// Sample draws x = Loc + exp(LogScale) ⊙ ε with ε ~ N(0, I).
+func (p *Normal) Sample(rng *rand.Rand, ctx *ad.Tensor, k int) *ad.Tensor {
+	d := p.Dim()
+	var eps *ad.Tensor
+	if ctx == nil {
+		eps = ad.Randn(rng, k, d)
+	} else {
+		eps = ad.Randn(rng, k, ctx.Dim(0), d)
+	}
+	return ad.Add(p.Loc, ad.Mul(ad.Exp(p.LogScale), eps))
+}
+
+// LogProb returns Σ_j log N(x_j; Loc_j, exp(LogScale_j)²).
+func (p *Normal) LogProb(ctx, x *ad.Tensor) *ad.Tensor {
+	if x.Dim(-1) != p.Dim() {
+		panic(fmt.Sprintf("eimfamily: Normal.LogProb: x shape %v, want [..., %d]", x.Shape(), p.Dim()))
+	}
+	z := ad.Div(ad.Sub(x, p.Loc), ad.Exp(p.LogScale))
+	lp := ad.AddScalar(ad.Add(ad.MulScalar(ad.Square(z), -0.5), ad.Neg(p.LogScale)), -0.5*math.Log(2*math.Pi))
+	return ad.Sum(lp, -1)
+}
+
+// Params returns Loc and LogScale if they require gradients.
+func (p *Normal) Params() []*ad.Tensor {
+	var ps []*ad.Tensor
+	for _, t := range []*ad.Tensor{p.Loc, p.LogScale} {
+		if t.RequiresGrad() {
+			ps = append(ps, t)
+		}
+	}
+	return ps
+}
+
+// MLPEnergy is U(x | c) = Net([x, c]), an MLP with one output applied to x
+// concatenated with the context (x alone when ctx is nil).
+type MLPEnergy struct {
+	Net *nn.MLP
+}
+
+var _ Energy = (*MLPEnergy)(nil)
+
+// NewMLPEnergy returns an energy network with inputs d + c (c the context
+// size, 0 when unconditional), the given hidden sizes and tanh activations.
+func NewMLPEnergy(rng *rand.Rand, d, c int, hidden ...int) *MLPEnergy {
+	sizes := append(append([]int{d + c}, hidden...), 1)
+	return &MLPEnergy{Net: nn.NewMLP(rng, sizes...)}
+}
+
+// Energy returns U for x of shape [..., d] (and ctx [n, c] lined up with
+// the second-to-last axis of x), as a tensor of shape [...].
+func (e *MLPEnergy) Energy(ctx, x *ad.Tensor) *ad.Tensor {
+	in := x
+	if ctx != nil {
+		shape := append(append([]int(nil), x.Shape()[:x.Rank()-1]...), ctx.Dim(-1))
+		in = ad.Concat(-1, x, ad.BroadcastTo(ctx, shape...))
+	}
+	u := e.Net.Forward(in)
+	return ad.Reshape(u, u.Shape()[:u.Rank()-1]...)
+}
+
+// Params returns the network's parameters.
+func (e *MLPEnergy) Params() []*ad.Tensor { return e.Net.Params() }
+
+// checkBatch panics unless x is a batch [n, d] of points of the proposal's
+// dimension d and ctx, if not nil, is a matching batch of contexts [n, c].
+// It returns n.
+func checkBatch(who string, ctx, x *ad.Tensor, d int) int {
+	if x == nil || x.Rank() != 2 || x.Dim(1) != d {
+		var s any = "nil"
+		if x != nil {
+			s = x.Shape()
+		}
+		panic(fmt.Sprintf("eimfamily: %s: x shape %v, want [n, %d]", who, s, d))
+	}
+	if ctx != nil && (ctx.Rank() != 2 || ctx.Dim(0) != x.Dim(0)) {
+		panic(fmt.Sprintf("eimfamily: %s: ctx shape %v does not match x shape %v (want [%d, c])", who, ctx.Shape(), x.Shape(), x.Dim(0)))
+	}
+	return x.Dim(0)
+}
+
+// checkCtx panics unless ctx is nil or a batch of contexts [m, c].
+func checkCtx(who string, ctx *ad.Tensor) {
+	if ctx != nil && ctx.Rank() != 2 {
+		panic(fmt.Sprintf("eimfamily: %s: ctx shape %v, want [m, c]", who, ctx.Shape()))
+	}
+}
+
+// logAddExp returns log(eᵃ + eᵇ) for a and b of one shape, with ad's
+// −Inf-safe log-sum-exp (−Inf and −Inf give −Inf and a zero gradient).
+func logAddExp(a, b *ad.Tensor) *ad.Tensor {
+	return ad.LogSumExp(ad.Stack(0, a, b), 0)
+}
+
+// sampleLogCategorical draws an index with probability proportional to
+// exp(lw[k]) by inversion of the cumulative weights. Entries at −Inf are
+// never drawn. It panics if no entry is finite or one is NaN or +Inf.
+func sampleLogCategorical(rng *rand.Rand, lw []float64) int {
+	m := math.Inf(-1)
+	for _, v := range lw {
+		if math.IsNaN(v) || math.IsInf(v, 1) {
+			panic(fmt.Sprintf("eimfamily: log weight %v", v))
+		}
+		m = max(m, v)
+	}
+	if math.IsInf(m, -1) {
+		panic("eimfamily: all log weights are -Inf")
+	}
+	total := 0.0
+	for _, v := range lw {
+		total += math.Exp(v - m)
+	}
+	target := rng.Float64() * total
+	cum, last := 0.0, 0
+	for k, v := range lw {
+		w := math.Exp(v - m)
+		if w == 0 {
+			continue
+		}
+		cum += w
+		last = k
+		if cum > target {
+			return k
+		}
+	}
+	return last // rounding: target within an ulp of the total
+}
+
+// params concatenates the parameter lists of the proposal and the energy.
+func params(p Proposal, e Energy, extra ...*ad.Tensor) []*ad.Tensor {
+	var ps []*ad.Tensor
+	ps = append(ps, p.Params()...)
+	ps = append(ps, e.Params()...)
+	for _, t := range extra {
+		if t != nil && t.RequiresGrad() {
+			ps = append(ps, t)
+		}
+	}
+	return ps
+}
