@@ -10,4 +10,7 @@ import (
 // With the netlib build tag, matrix products above the small-matrix
 // threshold run through OpenBLAS (cgo; Debian's libopenblas-dev, and
 // CGO_LDFLAGS=-lopenblas).
-func init() { blas64.Use(netlib.Implementation{}) }
+func init() {
+	blas64.Use(netlib.Implementation{})
+	fastBLAS = true
+}

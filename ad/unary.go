@@ -2,16 +2,12 @@ package ad
 
 import "math"
 
-// mapValues applies f to every entry, unrecorded, in parallel for large
-// tensors.
+// mapValues applies f to every entry, unrecorded.
 func mapValues(x *Tensor, f func(float64) float64) *Tensor {
 	out := fromShape(x.shape)
-	parallelFor(len(x.data), func(lo, hi int) {
-		dst := out.data[lo:hi]
-		for i, v := range x.data[lo:hi] {
-			dst[i] = f(v)
-		}
-	})
+	for i, v := range x.data {
+		out.data[i] = f(v)
+	}
 	return out
 }
 
@@ -39,12 +35,9 @@ func MulScalar(x *Tensor, s float64) *Tensor {
 // Exp returns eˣ.
 func Exp(x *Tensor) *Tensor {
 	out := fromShape(x.shape)
-	parallelFor(len(x.data), func(lo, hi int) {
-		dst := out.data[lo:hi]
-		for i, v := range x.data[lo:hi] {
-			dst[i] = math.Exp(v)
-		}
-	})
+	for i, v := range x.data {
+		out.data[i] = math.Exp(v)
+	}
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Mul(g, out)}
 	}, x)
@@ -80,14 +73,12 @@ func Tanh(x *Tensor) *Tensor {
 	}, x)
 }
 
-// tanhInto sets dst = tanh(src), in parallel for large slices.
+// tanhInto sets dst = tanh(src); dst and src may be the same slice.
 func tanhInto(dst, src []float64) {
-	parallelFor(len(src), func(lo, hi int) {
-		d := dst[lo:hi]
-		for i, v := range src[lo:hi] {
-			d[i] = math.Tanh(v)
-		}
-	})
+	dst = dst[:len(src)]
+	for i, v := range src {
+		dst[i] = math.Tanh(v)
+	}
 }
 
 // tanhBack returns g ⊙ (1 − y²), the backward of y = tanh(x), as one
