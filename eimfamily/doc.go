@@ -74,5 +74,34 @@
 //
 // # HIS
 //
-// To be written with his.go.
+// Hamiltonian importance sampling, Sec. 3.3, Alg. 3 (after Neal 2005): a
+// proposal draw moved by T leapfrog steps on the learned potential U, with a
+// temperature change after each step. With step size ε ∈ ℝᵈ and
+// temperatures α₀, …, α_T,
+//
+//	x₀ ~ π(x | c),   ρ₀ ~ N(0, I),   ρ ← α₀ ρ₀
+//	for t = 1, …, T:
+//	    ρ ← ρ − (ε/2) ⊙ ∇ₓU(x | c)
+//	    x ← x + ε ⊙ ρ
+//	    ρ ← α_t (ρ − (ε/2) ⊙ ∇ₓU(x | c))
+//	return x_T
+//
+// parameterized, as in the authors' code, so that the temperatures multiply
+// to 1:
+//
+//	ε = softplus(RawEps),   log α_t = log σ(RawAlpha_t) (t ≥ 1),   log α₀ = −Σ_{t≥1} log α_t.
+//
+// Every kick and drift is a shear and each α_t scales volume by α_tᵈ, so the
+// map F: (x₀, ρ₀) ↦ (x_T, ρ_T), ρ₀ the momentum before the scaling by α₀,
+// has |det ∂F| = (∏_t α_t)ᵈ = 1 and p(x_T, ρ_T | c) = π(x₀ | c) N(ρ₀; 0, I)
+// at (x₀, ρ₀) = F⁻¹(x_T, ρ_T). F⁻¹ runs the dynamics backward: the same
+// leapfrog on the negated momentum with the temperatures reversed and
+// inverted. With q(ρ_T | x_T, c) = N(μ, diag(s)²), (μ, log s) = Q([x_T, c]),
+// Eq. (2) gives
+//
+//	ℓ(x_T) = log π(x₀ | c) + log N(ρ₀; 0, I) − log q(ρ_T | x_T, c),   ρ_T = μ + s ⊙ ξ,
+//	log p_HIS(x_T | c) ≥ E_ξ[ℓ(x_T)],   and BoundS: E log (1/s) Σ_r exp ℓ_r.
+//
+// Every ∇ₓU is recorded (ad.GradGraph), so training differentiates through
+// it.
 package eimfamily
