@@ -49,42 +49,17 @@ func bcastStrides(in, out []int) []int {
 // forEachOffset calls f(i, off) for every flat index i of shape out, where
 // off is the matching flat offset into a tensor with the given strides.
 func forEachOffset(out, strides []int, f func(i, off int)) {
-	n := numel(out)
-	if n == 0 {
-		return
-	}
-	r := len(out)
-	if r == 0 {
-		f(0, 0)
-		return
-	}
-	idx := make([]int, r)
-	off := 0
-	last := r - 1
-	inner, ist := out[last], strides[last]
-	for i := 0; i < n; {
-		o := off
-		for k := 0; k < inner; k++ {
-			f(i, o)
-			i++
-			o += ist
+	walkRows(out, strides, func(i, off, n, stride int) {
+		for k := 0; k < n; k++ {
+			f(i+k, off+k*stride)
 		}
-		// advance the odometer over the outer axes
-		for ax := last - 1; ax >= 0; ax-- {
-			idx[ax]++
-			off += strides[ax]
-			if idx[ax] < out[ax] {
-				break
-			}
-			off -= strides[ax] * out[ax]
-			idx[ax] = 0
-		}
-	}
+	})
 }
 
-// walkRows is forEachOffset by rows of the last axis: f(i, off, n,
-// stride) covers flat indices i..i+n−1 of out, whose offsets are off,
-// off+stride, ... (stride is 0 or 1 for broadcast strides).
+// walkRows visits shape out by rows of its last axis: f(i, off, n, stride)
+// covers flat indices i..i+n−1 of out, whose offsets into a tensor with
+// the given strides are off, off+stride, ... (for broadcasting, stride is
+// 0 or 1).
 func walkRows(out, strides []int, f func(i, off, n, stride int)) {
 	total := numel(out)
 	if total == 0 {
