@@ -69,8 +69,16 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 		order = topo(y.node)
 	}
 	grads := make(map[*node]*Tensor, len(order))
+	var rec *recycler // first-order passes recycle their gradient buffers
+	if !create {
+		rec = newRecycler(order)
+		rec.markForward(seed)
+	}
 	if len(order) > 0 {
 		grads[y.node] = seed
+		if rec != nil {
+			rec.store(seed)
+		}
 	}
 	need := make(map[*node]bool, len(order))
 	for _, n := range order { // post-order: inputs first
@@ -102,9 +110,6 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 		if g == nil || n.back == nil || !need[n] {
 			continue
 		}
-		if !keep[n] {
-			delete(grads, n)
-		}
 		mask := make([]bool, len(n.inputs))
 		wanted := false
 		for j, in := range n.inputs {
@@ -131,10 +136,37 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 			if !sameShape(gj.shape, in.shape) {
 				panic(fmt.Sprintf("ad: internal: gradient shape %v for input shape %v", gj.shape, in.shape))
 			}
-			if prev := grads[in.node]; prev != nil {
-				grads[in.node] = Add(prev, gj)
-			} else {
+			if rec != nil {
+				rec.adopt(gj, g)
+			}
+			prev := grads[in.node]
+			switch {
+			case prev == nil:
 				grads[in.node] = gj
+				if rec != nil {
+					rec.store(gj)
+				}
+			case rec != nil && rec.exclusive(prev) && bufKey(prev) != bufKey(gj):
+				// Accumulate in place into a buffer only this slot holds.
+				binLoop(kAdd, prev.data, prev.data, gj.data)
+				rec.store(gj)
+				rec.drop(gj)
+			default:
+				sum := Add(prev, gj)
+				grads[in.node] = sum
+				if rec != nil {
+					rec.adopt(sum, g)
+					rec.store(sum)
+					rec.store(gj)
+					rec.drop(gj)
+					rec.drop(prev)
+				}
+			}
+		}
+		if !keep[n] {
+			delete(grads, n)
+			if rec != nil {
+				rec.drop(g)
 			}
 		}
 	}

@@ -209,5 +209,5 @@ func split(shape []int, axis int) (outer, n, inner int) {
 
 // fromShape returns a new tensor of the given shape (shape is not copied).
 func fromShape(shape []int) *Tensor {
-	return &Tensor{shape: shape, data: make([]float64, numel(shape))}
+	return &Tensor{shape: shape, data: newBuf(numel(shape))}
 }
