@@ -104,4 +104,18 @@
 //
 // Every ∇ₓU is recorded (ad.GradGraph), so training differentiates through
 // it.
+//
+// # SMC
+//
+// Sequential Monte Carlo as a model (Sec. 5.3): run SMC with N particles
+// (estimators.RunSMC) and return one final trajectory, chosen with
+// probability proportional to its final weight and traced back through the
+// ancestry. Its density has the exact representation of particle MCMC's
+// extended target, with CSMC(x) conditional SMC around the reference
+// trajectory x and γ the final target,
+//
+//	q_SMC(x) = γ(x) · E_{CSMC(x)}[ 1/Ẑ ],   log q_SMC(x) ≥ E_{CSMC(x)}[ log γ(x) − log Ẑ ],
+//
+// the multi-step analogue of Eq. (3). As a variational family with r =
+// CSMC, the Eq. (4) integrand is log Ẑ: the FIVO / VSMC / AESMC bound.
 package eimfamily

@@ -12,6 +12,13 @@ Each command is one function in a table in main.go (name → func(ctx, args)
 error) with its own flags; SIGINT and SIGTERM cancel the context, and a
 command stops cleanly after saving what it has.
 
+Commands:
+
+	synthetic   TRS, SNIS, HIS and LARS on the 2-D targets (Sec. 4.1, Fig. 1–2)
+	vsmc        ELBO, IWAE and FIVO proposals on the linear-Gaussian model (Sec. 5.3)
+
+`eimkit help vsmc` describes the second in full.
+
 # synthetic
 
 	eimkit synthetic [-model trs|snis|his|lars|all] [-target nine-gaussians|checkerboard|two-rings|all]

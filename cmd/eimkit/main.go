@@ -30,6 +30,7 @@ var commands = map[string]command{
 		summary: "train TRS, SNIS, HIS and LARS on the 2-D synthetic targets (Sec. 4.1, Fig. 1, Fig. 2)",
 		run:     runSynthetic,
 	},
+	"vsmc": {summary: "train variational SMC proposals on the linear-Gaussian model; ELBO, IWAE, FIVO vs Kalman (Sec. 5.3)", run: runVSMC},
 }
 
 // errInterrupted is returned by a command that stopped because its context
