@@ -331,3 +331,19 @@ func smcIdentity(a []int) {
 		a[i] = i
 	}
 }
+
+// ReplicateSMC runs SMC r times independently and combines the r
+// estimates: their mean is again an unbiased estimate of Z, and their
+// spread gives the standard error that a single run cannot report
+// (Estimate.StdErr, relative; Estimate.ESS is the effective number of
+// replicates and Estimate.LogWeights their log Ẑ). It panics if r < 2.
+func ReplicateSMC[P any](rng *rand.Rand, s SMC, model SMCModel[P, []float64], T, r int) Estimate {
+	if r < 2 {
+		panic(fmt.Sprintf("estimators: ReplicateSMC: r = %d, want r ≥ 2", r))
+	}
+	logZ := make([]float64, r)
+	for i := range logZ {
+		logZ[i] = RunSMC(rng, s, model, T).LogZ
+	}
+	return EstimateFromLogWeights(logZ)
+}

@@ -791,3 +791,49 @@ func ExampleRunSMC() {
 	// locally optimal N =   100: log Ẑ = -44.81
 	// locally optimal N = 10000: log Ẑ = -44.92
 }
+
+// TestReplicateSMC checks that replicated SMC reports a standard error
+// that covers the Kalman filter's exact value: on the VSMC example with
+// the locally optimal proposal, |Ẑ/Z − 1| is within rsSigmas of the
+// reported relative standard error, and that error matches the spread of
+// independent replicate sets.
+func TestReplicateSMC(t *testing.T) {
+	m, ys := smcLGData(statespace.VSMCExampleT)
+	logZ := m.KalmanLogLikelihood(ys)
+	model := newSMCLGOptimal(m, ys)
+	rng := rand.New(rand.NewPCG(11, 12))
+	s := SMC{N: 16, Criterion: ESSBelow(0.5)}
+	var ratios []float64
+	var reported []float64
+	for range 20 {
+		est := ReplicateSMC(rng, s, model, statespace.VSMCExampleT, 200)
+		if len(est.LogWeights) != 200 || !(est.ESS > 1 && est.ESS <= 200) {
+			t.Fatalf("estimate %+v: want 200 replicate log weights and 1 < ESS ≤ 200", est)
+		}
+		r := math.Exp(est.LogZ - logZ)
+		if math.Abs(r-1) > rsSigmas*est.StdErr {
+			t.Errorf("Ẑ/Z = %.4f with reported relative standard error %.4f", r, est.StdErr)
+		}
+		ratios = append(ratios, r)
+		reported = append(reported, est.StdErr)
+	}
+	// The spread of the 20 estimates is what the reported errors claim: the
+	// sample standard deviation of n draws has a relative standard error of
+	// about 1/√(2(n−1)), here 0.16, so the ratio must be within rsSigmas of
+	// that of 1 (the mean of 20 reported errors is much less noisy).
+	_, se := smcMeanSE(ratios)
+	sd := se * math.Sqrt(float64(len(ratios)))
+	mRep, _ := smcMeanSE(reported)
+	if ratio := sd / mRep; math.Abs(ratio-1) > rsSigmas/math.Sqrt(2*float64(len(ratios)-1)) {
+		t.Errorf("spread of replicate sets %.4f against mean reported standard error %.4f", sd, mRep)
+	}
+	if testing.Verbose() {
+		t.Logf("spread %.4f, reported %.4f", sd, mRep)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("ReplicateSMC with r = 1 did not panic")
+		}
+	}()
+	ReplicateSMC(rng, s, model, 2, 1)
+}
