@@ -105,6 +105,9 @@
 //
 // StdErr is the relative standard error of Ẑ, which by the delta method is
 // the standard error of log Ẑ. E[Ẑ] = Z, and E[log Ẑ] ≤ log Z (Jensen).
+// One SMC run's particles are not independent, so its weights do not give
+// a standard error; ReplicateSMC runs SMC r times and builds the Estimate
+// from the r values of log Ẑ.
 //
 // # Importance sampling
 //
