@@ -1,7 +1,8 @@
 // Package estimators holds estimators of normalizing constants and of
 // their gradients: importance sampling, annealed importance sampling and
-// sequential Monte Carlo estimates of log Z; the score-function, VIMCO and
-// Gumbel straight-through gradient estimators; InfoNCE. They are the
+// sequential Monte Carlo estimates of log Z; the gradient estimators of
+// importance-weighted bounds (reparameterization, STL, DReG, score
+// function), VIMCO and Gumbel straight-through; InfoNCE. They are the
 // partition-function machinery of "Energy-Inspired Models: Learning with
 // Sampler-Induced Distributions" (Lawson, Tucker, Dai, Ranganath, NeurIPS
 // 2019) and its App. C. The package imports ad, dist, nn and data only.
@@ -135,6 +136,22 @@
 //
 //	ρ ← ρ + (ε/2) ∇ log π(x),   x ← x + ε ρ,   ρ ← ρ + (ε/2) ∇ log π(x),
 //	α = min(1, exp( H(x, ρ) − H(x′, ρ′) )),   H(x, ρ) = −log π(x) + ½|ρ|².
+//
+// # Gradient estimators of importance-weighted bounds
+//
+// Which bound and which gradient estimator are kept apart: a bound code
+// supplies the pieces of L = log (1/K) Σ_k exp(w_k), w_k = log p(x, z_k) −
+// log q(z_k | x) (IWAETerms), and IWAESurrogate returns a surrogate whose
+// value is L and whose gradient is the estimator chosen by value
+// (GradientEstimator). With w̃_k the normalized weights, θ the model's and φ
+// q's parameters and z_k = z(ε_k; φ):
+//
+//	Reparameterized  ∇ L                                          (the default)
+//	STL              ∇_φ = Σ_k w̃_k ∂w_k/∂z_k ∂z_k/∂φ             (Roeder et al. 2017; biased for K > 1)
+//	DReG             ∇_φ = Σ_k w̃_k² ∂w_k/∂z_k ∂z_k/∂φ            (Tucker et al. 2019; unbiased)
+//	ScoreFunction    ∇ = Σ_k w̃_k ∇w_k + L Σ_k ∇ log q(z_k | x)   (z_k constants)
+//
+// with ∇_θ = Σ_k w̃_k ∇_θ log p(x, z_k) for all of them.
 //
 // # VIMCO
 //

@@ -28,9 +28,21 @@
 //     increases with K, log p(x) − IWAE_K splits into its two KL terms; the
 //     learned reverse model is a valid bound, is IWAE for r = q̃, and beats
 //     IWAE for the best factorized r.
+//   - gradient_iwae_test.go: the gradient estimators of package
+//     estimators on the closed-form IWAE bound of package iwae: every
+//     surrogate's value is iwae.IntegrandAt at the same draws, and at
+//     q = p(z | x) the STL and DReG gradients for q vanish draw by draw.
 //   - gaussian_avvi_test.go: the same orderings on the conjugate Gaussian
 //     model by Monte Carlo within 5σ, against closed forms of log p(x),
 //     the ELBO, Eq. 4 and Eq. 8.
+//   - sivi_finite_test.go: Sec. 5.2 and App. B on a finite model by
+//     enumeration: the avvi assembly of SIVI (SNIS over λ, the selector s)
+//     equals Eq. 7 at every point; E[exp(integrand)] = p(x) for SIVI,
+//     IWHVI and DSIVI; SIVI_K and IWHVI_K non-decreasing in K and below
+//     the marginal ELBO (IWHVI equal to it for τ = q(λ | z), to SIVI for
+//     τ = q(λ)); DSIVI non-decreasing in L and below SIVI_K.
+//   - sivi_gaussian_test.go: the same orderings on a conjugate Gaussian
+//     model with a Gaussian semi-implicit family, within 5σ.
 //
 // Test files must sort after doc.go ("finite_…", not "avvi_…"): the go
 // tool takes the package name from the first file it reads, and a first

@@ -15,9 +15,12 @@ command stops cleanly after saving what it has.
 Commands:
 
 	synthetic   TRS, SNIS, HIS and LARS on the 2-D targets (Sec. 4.1, Fig. 1–2)
+	sivi        SIVI and IWHVI on Yin & Zhou's 2-D toy targets, bounds vs log Z (Sec. 5.2)
+	hvi         Hamiltonian VI against a Gaussian q on a correlated Gaussian posterior (Sec. 5.3)
 	vsmc        ELBO, IWAE and FIVO proposals on the linear-Gaussian model (Sec. 5.3)
 
-`eimkit help vsmc` describes the second in full.
+The first is described below; `eimkit help <command>` describes each in
+full.
 
 # synthetic
 

@@ -30,6 +30,8 @@ var commands = map[string]command{
 		summary: "train TRS, SNIS, HIS and LARS on the 2-D synthetic targets (Sec. 4.1, Fig. 1, Fig. 2)",
 		run:     runSynthetic,
 	},
+	"sivi": {summary: "fit SIVI and IWHVI to Yin & Zhou's 2-D toy targets; bounds vs log Z and pictures (Sec. 5.2)", run: runSIVI},
+	"hvi":  {summary: "train Hamiltonian VI and a Gaussian q on a correlated Gaussian posterior; bounds vs log p(x) (Sec. 3.3, 5.3)", run: runHVI},
 	"vsmc": {summary: "train variational SMC proposals on the linear-Gaussian model; ELBO, IWAE, FIVO vs Kalman (Sec. 5.3)", run: runVSMC},
 }
 

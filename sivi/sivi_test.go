@@ -1,0 +1,143 @@
+package sivi_test
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/eimfamily"
+	"github.com/eimkit/eimkit/sivi"
+)
+
+// gaussModel is p(z) = N(0, I), p(x | z) = N(z, 0.5 I) in dz = dx = 2.
+type gaussModel struct{}
+
+func (gaussModel) LogJoint(x, z *ad.Tensor) *ad.Tensor {
+	lp := ad.Sum(ad.AddScalar(ad.MulScalar(ad.Square(z), -0.5), -0.5*math.Log(2*math.Pi)), -1)
+	v := 0.5
+	ll := ad.Sum(ad.AddScalar(ad.MulScalar(ad.Square(ad.Sub(x, z)), -0.5/v), -0.5*math.Log(2*math.Pi*v)), -1)
+	return ad.Add(lp, ll)
+}
+
+func testSetup() (sivi.Family, *sivi.GaussianTau, *ad.Tensor) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	q := sivi.Family{
+		Mixing:      eimfamily.NewStdNormal(3, 1),
+		Conditional: sivi.NewGaussianConditional(rng, 3, 2, 0.4, 8),
+	}
+	tau := sivi.NewGaussianTau(rng, 2, 3, 8)
+	x := ad.New([]float64{0.3, -1.2, 1.5, 0.7, -0.4, 0.1, 2.0, -2.0}, 4, 2)
+	return q, tau, x
+}
+
+const tol = 1e-12
+
+func maxAbsDiff(a, b *ad.Tensor) float64 {
+	m := 0.0
+	for i, v := range a.Data() {
+		m = max(m, math.Abs(v-b.Data()[i]))
+	}
+	return m
+}
+
+// TestAssembledEqualsEq7 checks App. B sample by sample: the avvi
+// assembly (Eq. 8 with r the SNIS family over λ and s the selector) equals
+// the closed form Eq. 7 on shared draws.
+func TestAssembledEqualsEq7(t *testing.T) {
+	q, _, x := testSetup()
+	for _, k := range []int{0, 1, 5, 20} {
+		for seed := range uint64(20) {
+			b := sivi.SIVI{K: k}
+			want := b.Integrand(rand.New(rand.NewPCG(seed, 1)), gaussModel{}, q, x)
+			got := b.Assembled(rand.New(rand.NewPCG(seed, 1)), gaussModel{}, q, x)
+			if d := maxAbsDiff(got, want); !(d <= tol) {
+				t.Fatalf("K = %d, seed %d: assembled %v, Eq. 7 %v (|Δ| = %g)", k, seed, got.Data(), want.Data(), d)
+			}
+		}
+	}
+}
+
+// TestIWHVIWithMixingIsSIVI checks that IWHVI with τ = q(λ | x) equals
+// SIVI sample by sample, in closed form and assembled, and that IWHVI's
+// assembly with a learned τ equals its closed form.
+func TestIWHVIWithMixingIsSIVI(t *testing.T) {
+	q, tau, x := testSetup()
+	mt := sivi.MixingTau{Mixing: q.Mixing}
+	for _, k := range []int{0, 3, 10} {
+		for seed := range uint64(10) {
+			rs := func() *rand.Rand { return rand.New(rand.NewPCG(seed, 2)) }
+			s := sivi.SIVI{K: k}.Integrand(rs(), gaussModel{}, q, x)
+			w := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel{}, q, mt, x)
+			wa := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel{}, q, mt, x)
+			if d := max(maxAbsDiff(w, s), maxAbsDiff(wa, s)); !(d <= tol) {
+				t.Fatalf("K = %d, seed %d: IWHVI(τ = q(λ)) %v, assembled %v, SIVI %v", k, seed, w.Data(), wa.Data(), s.Data())
+			}
+			l := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel{}, q, tau, x)
+			la := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel{}, q, tau, x)
+			if d := maxAbsDiff(l, la); !(d <= tol) {
+				t.Fatalf("K = %d, seed %d: IWHVI learned τ: closed form %v, assembled %v", k, seed, l.Data(), la.Data())
+			}
+		}
+	}
+}
+
+// TestGradientsAgree checks that the closed form and the assembly have the
+// same gradient in the family's and τ's parameters at shared draws (the
+// assembled integrand does not depend on the index, so its pathwise
+// gradient is the closed form's).
+func TestGradientsAgree(t *testing.T) {
+	q, tau, x := testSetup()
+	c := q.Conditional.(*sivi.GaussianConditional)
+	ps := append(c.Params(), tau.Params()...)
+	for _, p := range ps {
+		p.RequireGrad()
+	}
+	grad := func(f func(*rand.Rand) *ad.Tensor) []*ad.Tensor {
+		return ad.Grad(ad.Sum(f(rand.New(rand.NewPCG(3, 3)))), ps...)
+	}
+	b := sivi.IWHVI{K: 4}
+	g1 := grad(func(r *rand.Rand) *ad.Tensor { return b.Integrand(r, gaussModel{}, q, tau, x) })
+	g2 := grad(func(r *rand.Rand) *ad.Tensor { return b.Assembled(r, gaussModel{}, q, tau, x) })
+	for i := range g1 {
+		if d := maxAbsDiff(g1[i], g2[i]); !(d <= 1e-10) {
+			t.Fatalf("parameter %d: gradients differ by %g", i, d)
+		}
+	}
+}
+
+func TestPanics(t *testing.T) {
+	q, _, x := testSetup()
+	for name, f := range map[string]func(){
+		"K<0": func() { sivi.SIVI{K: -1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel{}, q, x) },
+		"x rank": func() {
+			sivi.SIVI{K: 1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel{}, q, ad.New([]float64{1}, 1))
+		},
+		"DSIVI L": func() { sivi.DSIVI{K: 1, L: 0}.Integrand(nil, nil, sivi.Prior{}, q, x) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// TestSharedMatchesPerPoint checks that the shared-draw integrand at
+// λ_{1:K} [K, 1, dλ] equals the per-point form with those draws repeated.
+func TestSharedMatchesPerPoint(t *testing.T) {
+	q, _, x := testSetup()
+	rng := rand.New(rand.NewPCG(5, 5))
+	z := ad.Randn(rng, 4, 2)
+	l0 := ad.Randn(rng, 4, 3)
+	ls := ad.Randn(rng, 6, 1, 3)
+	got := sivi.IntegrandAt(gaussModel{}, q, x, z, l0, ls)
+	want := sivi.IntegrandAt(gaussModel{}, q, x, z, l0, ad.BroadcastTo(ls, 6, 4, 3))
+	if d := maxAbsDiff(got, want); !(d <= tol) {
+		t.Fatalf("shared %v, repeated %v", got.Data(), want.Data())
+	}
+	_ = sivi.SIVI{K: 6}.SharedIntegrand(rng, gaussModel{}, q, x)
+}
