@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -82,16 +81,11 @@ func parseHVIFlags(args []string, stderr io.Writer) (*hviConfig, error) {
 	fs.StringVar(&xs, "x", "0.5,-1,2", "comma-separated observations")
 	fs.StringVar(&c.out, "out", "results-hvi", "output `directory`")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	bad := func(format string, args ...any) (*hviConfig, error) {
-		fmt.Fprintf(stderr, "eimkit hvi: "+format+"\n", args...)
-		fs.Usage()
-		return nil, errUsage
+		return nil, badFlags(stderr, fs, "hvi", format, args...)
 	}
 	for _, f := range strings.Split(xs, ",") {
 		var v float64

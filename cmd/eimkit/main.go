@@ -107,6 +107,26 @@ func exitCode(err error, stderr io.Writer) int {
 // printed together with the usage.
 var errUsage = errors.New("usage")
 
+// parseFlags parses a subcommand's flags; -h returns flag.ErrHelp, any
+// other failure errUsage (the flag package has printed the reason).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	return nil
+}
+
+// badFlags reports flags that parsed but make no sense, with the usage,
+// and returns errUsage.
+func badFlags(stderr io.Writer, fs *flag.FlagSet, cmd, format string, args ...any) error {
+	fmt.Fprintf(stderr, "eimkit "+cmd+": "+format+"\n", args...)
+	fs.Usage()
+	return errUsage
+}
+
 func usage(w io.Writer) {
 	fmt.Fprint(w, `eimkit runs the experiments of "Energy-Inspired Models: Learning with
 Sampler-Induced Distributions" (Lawson, Tucker, Dai, Ranganath, NeurIPS 2019).

@@ -88,16 +88,11 @@ func parseSIVIFlags(args []string, stderr io.Writer) (*siviConfig, error) {
 	fs.StringVar(&c.out, "out", "results-sivi", "output `directory`")
 	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "runs at the same time")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	bad := func(format string, args ...any) (*siviConfig, error) {
-		fmt.Fprintf(stderr, "eimkit sivi: "+format+"\n", args...)
-		fs.Usage()
-		return nil, errUsage
+		return nil, badFlags(stderr, fs, "sivi", format, args...)
 	}
 	var err error
 	if c.targets, err = parseList(targets, siviTargets); err != nil {

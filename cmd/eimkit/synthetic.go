@@ -110,16 +110,11 @@ func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, err
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors (no progress bar)")
 	fs.BoolVar(&c.cpuProfile, "cpuprofile", false, "write a CPU profile to <out>/cpu.pprof")
 	fs.BoolVar(&c.memProfile, "memprofile", false, "write a heap profile to <out>/mem.pprof")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	bad := func(format string, args ...any) (*syntheticConfig, error) {
-		fmt.Fprintf(stderr, "eimkit synthetic: "+format+"\n", args...)
-		fs.Usage()
-		return nil, errUsage
+		return nil, badFlags(stderr, fs, "synthetic", format, args...)
 	}
 	if fs.NArg() > 0 {
 		return bad("unexpected arguments %q", fs.Args())

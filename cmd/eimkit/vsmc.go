@@ -114,16 +114,11 @@ func parseVSMCFlags(args []string, stderr io.Writer) (*vsmcConfig, error) {
 	fs.StringVar(&c.out, "out", "results-vsmc", "output `directory`")
 	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "proposals trained (and evaluations run) at the same time")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors (no progress bar)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
 	}
 	bad := func(format string, args ...any) (*vsmcConfig, error) {
-		fmt.Fprintf(stderr, "eimkit vsmc: "+format+"\n", args...)
-		fs.Usage()
-		return nil, errUsage
+		return nil, badFlags(stderr, fs, "vsmc", format, args...)
 	}
 	switch {
 	case fs.NArg() > 0:
