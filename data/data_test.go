@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/eimkit/eimkit/internal/mctest"
+
 	"gonum.org/v1/gonum/integrate/quad"
 	"gonum.org/v1/gonum/stat/distuv"
 )
@@ -53,27 +55,6 @@ func samples(tg Target, seed uint64) []float64 {
 	dst := make([]float64, mcSamples*tg.Dim())
 	tg.Sample(rng, dst)
 	return dst
-}
-
-// meanSE returns the sample mean of v and its standard error
-// s/√n, with s the sample standard deviation (n-1 in the denominator).
-// A constant v gives exactly its value and a zero standard error (a
-// summed mean would carry rounding).
-func meanSE(v []float64) (mean, se float64) {
-	if !slices.ContainsFunc(v, func(x float64) bool { return x != v[0] }) {
-		return v[0], 0
-	}
-	n := float64(len(v))
-	for _, x := range v {
-		mean += x
-	}
-	mean /= n
-	var ss float64
-	for _, x := range v {
-		d := x - mean
-		ss += d * d
-	}
-	return mean, math.Sqrt(ss / (n - 1) / n)
 }
 
 // checkWithinSE reports an error if the estimate mean ± se is more than
@@ -231,7 +212,7 @@ func TestMeanLogDensityMonteCarlo(t *testing.T) {
 		// For the checkerboard log p is constant on the support, the
 		// standard error is 0, and every sample must score exactly -log 8
 		// (a sample on an excluded cell edge would score -Inf).
-		mean, se := meanSE(lp)
+		mean, se := mctest.MeanSE(lp)
 		checkWithinSE(t, tg.Name()+": mean log p", mean, se, tg.MeanLogDensity())
 	}
 }
@@ -260,11 +241,11 @@ func TestMoments(t *testing.T) {
 			x1[i], x2[i] = x[2*i], x[2*i+1]
 			r2[i] = x1[i]*x1[i] + x2[i]*x2[i]
 		}
-		m, se := meanSE(x1)
+		m, se := mctest.MeanSE(x1)
 		checkWithinSE(t, tg.Name()+": E[x₁]", m, se, 0)
-		m, se = meanSE(x2)
+		m, se = mctest.MeanSE(x2)
 		checkWithinSE(t, tg.Name()+": E[x₂]", m, se, 0)
-		m, se = meanSE(r2)
+		m, se = mctest.MeanSE(r2)
 		checkWithinSE(t, tg.Name()+": E|x|²", m, se, wantR2[tg.Name()])
 	}
 }

@@ -163,20 +163,6 @@ func checkMoments(t *testing.T, name string, v []float64, mean, variance, mu4 fl
 	}
 }
 
-// meanSE returns the sample mean of v and its standard error s/√n.
-func meanSE(v []float64) (mean, se float64) {
-	n := float64(len(v))
-	for _, x := range v {
-		mean += x
-	}
-	mean /= n
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / (n - 1) / n)
-}
-
 // sameBits reports whether a and b hold bitwise the same float64s.
 func sameBits(a, b []float64) bool {
 	return slices.EqualFunc(a, b, func(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) })

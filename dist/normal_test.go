@@ -9,6 +9,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // distuvNormalLogProb returns Σ_d log N(x_d; μ_d, σ_d²) from distuv for
@@ -199,12 +200,12 @@ func TestNormalKLProperties(t *testing.T) {
 	lpx := p.LogProb(x).Data()
 	ratio := make([]float64, nMC)
 	floats.SubTo(ratio, lpx, q.LogProb(x).Data())
-	if m, se := meanSE(ratio); math.Abs(m-p.KL(q).Item()) > zMax*se {
+	if m, se := mctest.MeanSE(ratio); math.Abs(m-p.KL(q).Item()) > zMax*se {
 		t.Errorf("KL = %.6g, Monte Carlo %.6g ± %.3g", p.KL(q).Item(), m, se)
 	}
 	negLP := slices.Clone(lpx)
 	floats.Scale(-1, negLP)
-	if m, se := meanSE(negLP); math.Abs(m-p.Entropy().Item()) > zMax*se {
+	if m, se := mctest.MeanSE(negLP); math.Abs(m-p.Entropy().Item()) > zMax*se {
 		t.Errorf("Entropy = %.6g, Monte Carlo %.6g ± %.3g", p.Entropy().Item(), m, se)
 	}
 }

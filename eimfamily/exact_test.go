@@ -264,19 +264,6 @@ func countDraws(t *testing.T, p *Discrete, x *ad.Tensor) []int {
 	return counts
 }
 
-// meanSE returns the mean of v and its standard error sd/√n.
-func meanSE(v []float64) (mean, se float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
-}
-
 // column returns column j of a [rows, cols] tensor.
 func column(x *ad.Tensor, j int) []float64 {
 	rows, cols := x.Dim(0), x.Dim(1)

@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/mat"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // Tolerances of the exact HIS checks.
@@ -500,19 +501,6 @@ func hisCountLE(xs []float64, v float64) int {
 	return i
 }
 
-// hisMeanSE returns the mean of v and its standard error.
-func hisMeanSE(v []float64) (mean, se float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
-}
-
 // TestHISBound1D checks the bound against the exact density of the 1-D
 // model at three points (the bulk and both tails). exp(integrand) is an
 // unbiased estimate of p_HIS(x): its Monte Carlo mean is within 5 standard
@@ -539,11 +527,11 @@ func TestHISBound1D(t *testing.T) {
 			lw[i] = w[i*np+j]
 			ew[i] = math.Exp(lw[i] - math.Log(p[j]))
 		}
-		m, se := hisMeanSE(lw)
+		m, se := mctest.MeanSE(lw)
 		if m > math.Log(p[j])+5*se {
 			t.Errorf("x = %v: bound %.5f ± %.5f above log p_HIS = %.5f", xs[j], m, se, math.Log(p[j]))
 		}
-		me, see := hisMeanSE(ew)
+		me, see := mctest.MeanSE(ew)
 		if math.Abs(me-1) > 5*see {
 			t.Errorf("x = %v: E[exp(w)]/p_HIS = %.5f ± %.5f, want 1 (unbiased)", xs[j], me, see)
 		}
@@ -565,7 +553,7 @@ func TestHISBound1D(t *testing.T) {
 			for r := range R {
 				col[r] = b[r*np+j]
 			}
-			m, se := hisMeanSE(col)
+			m, se := mctest.MeanSE(col)
 			lp := math.Log(p[j])
 			gap, pred := lp-m, v[j]/(2*float64(S))
 			if gap < -5*se {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/estimators"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // hmmSteps is a hidden Markov model with K states, observed for T steps,
@@ -415,11 +416,11 @@ func TestSMCBound(t *testing.T) {
 			for r, v := range ell {
 				ratio[r] = math.Exp(v) / p
 			}
-			mr, se := meanSE(ratio)
+			mr, se := mctest.MeanSE(ratio)
 			if math.Abs(mr-1) > mcSigmas*se {
 				t.Errorf("%v, x = %v: E[exp(bound)]/q_SMC(x) = %.4f ± %.4f, want 1", crit, traj, mr, se)
 			}
-			mb, seb := meanSE(ell)
+			mb, seb := mctest.MeanSE(ell)
 			if mb > math.Log(p)+mcSigmas*seb {
 				t.Errorf("%v, x = %v: bound %.4f ± %.4f above log q_SMC(x) = %.4f", crit, traj, mb, seb, math.Log(p))
 			}

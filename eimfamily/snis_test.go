@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // snisCase is one way of running the SNIS model on the fixture: the
@@ -235,14 +236,14 @@ func TestSNISBoundMC(t *testing.T) {
 		ell := c.m.Integrands(rng, c.ctx, c.x, R)
 		for r := range n {
 			v := column(ell, r)
-			mean, se := meanSE(v)
+			mean, se := mctest.MeanSE(v)
 			if math.Abs(mean-el[r]) > mcSigmas*se {
 				t.Errorf("%s row %d: mean ℓ = %.6g ± %.2g, exact E ℓ = %.6g", c.name, r, mean, se, el[r])
 			}
 			for i := range v {
 				v[i] = math.Exp(v[i])
 			}
-			mean, se = meanSE(v)
+			mean, se = mctest.MeanSE(v)
 			if math.Abs(mean-p[r]) > mcSigmas*se {
 				t.Errorf("%s row %d: mean exp ℓ = %.6g ± %.2g, p_SNIS = %.6g", c.name, r, mean, se, p[r])
 			}
@@ -277,7 +278,7 @@ func TestSNISBoundSLarge(t *testing.T) {
 	}
 	for r := range reps {
 		bias := (ew2[r] - p[r]*p[r]) / (2 * S * p[r] * p[r])
-		mean, se := meanSE(reps[r])
+		mean, se := mctest.MeanSE(reps[r])
 		lp := math.Log(p[r])
 		if mean > lp+mcSigmas*se || mean < lp-2*bias-mcSigmas*se {
 			t.Errorf("row %d: S-sample bound %.6g ± %.2g, log p_SNIS = %.6g, bias ≈ %.2g", r, mean, se, lp, bias)

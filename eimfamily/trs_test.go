@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // trsCase is one way of running the TRS model on the fixture (see
@@ -331,17 +332,17 @@ func TestTRSBoundMC(t *testing.T) {
 		}
 		ell := c.m.Integrands(rng, c.ctx, c.x, R)
 		for r := range n {
-			if mean, se := meanSE(bs[r]); math.Abs(mean-eb[r]) > mcSigmas*se {
+			if mean, se := mctest.MeanSE(bs[r]); math.Abs(mean-eb[r]) > mcSigmas*se {
 				t.Errorf("%s row %d: mean Bound %.6g ± %.2g, exact %.6g", c.name, r, mean, se, eb[r])
 			}
 			v := column(ell, r)
-			if mean, se := meanSE(v); math.Abs(mean-eb[r]) > mcSigmas*se {
+			if mean, se := mctest.MeanSE(v); math.Abs(mean-eb[r]) > mcSigmas*se {
 				t.Errorf("%s row %d: mean integrand %.6g ± %.2g, exact %.6g", c.name, r, mean, se, eb[r])
 			}
 			for i := range v {
 				v[i] = math.Exp(v[i])
 			}
-			if mean, se := meanSE(v); math.Abs(mean-math.Exp(lp[r])) > mcSigmas*se {
+			if mean, se := mctest.MeanSE(v); math.Abs(mean-math.Exp(lp[r])) > mcSigmas*se {
 				t.Errorf("%s row %d: mean exp integrand %.6g ± %.2g, p_TRS %.6g", c.name, r, mean, se, math.Exp(lp[r]))
 			}
 		}
@@ -374,7 +375,7 @@ func TestTRSBoundS(t *testing.T) {
 	for r := range n {
 		p := math.Exp(lp[r])
 		bias := (ew2[r] - p*p) / (2 * S * p * p)
-		mean, se := meanSE(reps[r])
+		mean, se := mctest.MeanSE(reps[r])
 		if mean > lp[r]+mcSigmas*se || mean < lp[r]-2*bias-mcSigmas*se {
 			t.Errorf("row %d: S-sample bound %.6g ± %.2g, log p_TRS %.6g, bias ≈ %.2g", r, mean, se, lp[r], bias)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/dist"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // replaySource is a rand.Source that returns scripted values, so that a
@@ -191,7 +192,7 @@ func TestAISGaussian(t *testing.T) {
 			for i, w := range res.LogWeights {
 				ratio[i] = math.Exp(w - target.logZ)
 			}
-			m, se := meanSE(ratio)
+			m, se := mctest.MeanSE(ratio)
 			if math.Abs(m-1) > mcSigmas*se {
 				t.Errorf("mean Ẑ/Z = %.5f ± %.5f over %d chains, want 1", m, se, c.n)
 			}

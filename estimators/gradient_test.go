@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // The conjugate Gaussian model of the gradient tests, with one learned
@@ -124,7 +125,7 @@ func TestGradientEstimatorsELBO(t *testing.T) {
 		rng := rand.New(rand.NewPCG(3, uint64(ei)))
 		gs := gaussOff.grads(rng, e, 1, n)
 		for p := range gaussParams {
-			m, se := meanSE(gs[p])
+			m, se := mctest.MeanSE(gs[p])
 			if math.Abs(m-want[p]) > 5*se {
 				t.Errorf("%v ∂/∂%s: %.5f ± %.5f, exact %.5f", e, gaussParamNames[p], m, se, want[p])
 			}
@@ -142,7 +143,7 @@ func TestGradientEstimatorsIWAE(t *testing.T) {
 	ref := gaussOff.grads(rand.New(rand.NewPCG(4, 0)), Reparameterized, K, nRef)
 	var rm, rse [gaussParams]float64
 	for p := range gaussParams {
-		rm[p], rse[p] = meanSE(ref[p])
+		rm[p], rse[p] = mctest.MeanSE(ref[p])
 	}
 	for ei, e := range allEstimators {
 		nn := n
@@ -151,7 +152,7 @@ func TestGradientEstimatorsIWAE(t *testing.T) {
 		}
 		gs := gaussOff.grads(rand.New(rand.NewPCG(5, uint64(ei))), e, K, nn)
 		for p := range gaussParams {
-			m, se := meanSE(gs[p])
+			m, se := mctest.MeanSE(gs[p])
 			z := (m - rm[p]) / math.Hypot(se, rse[p])
 			t.Logf("K=%d %-15v ∂/∂%-2s %+.5f ± %.5f  reference %+.5f ± %.5f  z = %+.2f", K, e, gaussParamNames[p], m, se, rm[p], rse[p], z)
 			if e != STL && math.Abs(z) > 5 {
@@ -190,7 +191,7 @@ func TestGradientZeroVarianceAtPosterior(t *testing.T) {
 // snr returns |mean|/std of v and its standard error by the delta method
 // for normal data, √((1 + SNR²/2)/n).
 func snr(v []float64) (r, se float64) {
-	m, sem := meanSE(v)
+	m, sem := mctest.MeanSE(v)
 	sd := sem * math.Sqrt(float64(len(v)))
 	r = math.Abs(m) / sd
 	return r, math.Sqrt((1 + r*r/2) / float64(len(v)))
@@ -305,7 +306,7 @@ func TestScoreFunctionEnumeration(t *testing.T) {
 			for i := range n {
 				v[i] = d[i*nz+j]
 			}
-			m, se := meanSE(v)
+			m, se := mctest.MeanSE(v)
 			t.Logf("score function ∂/∂%s_%d: %+.5f ± %.5f, exact %+.5f", name, j, m, se, ex[j])
 			if math.Abs(m-ex[j]) > 5*se {
 				t.Errorf("score function ∂/∂%s_%d: %.5f ± %.5f, exact %.5f", name, j, m, se, ex[j])

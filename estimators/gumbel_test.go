@@ -11,6 +11,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // TestGumbelMaxFrequencies checks that Gumbel-max draws are exact
@@ -156,8 +157,8 @@ func TestGumbelSoftmaxGradient(t *testing.T) {
 		}
 		rng := seededRNG(7)
 		g0, g1 := gumbelGrads(func(l *ad.Tensor) *ad.Tensor { return GumbelSoftmax(rng, l, tau) }, N)
-		m0, se0 := meanSE(g0)
-		m1, se1 := meanSE(g1)
+		m0, se0 := mctest.MeanSE(g0)
+		m1, se1 := mctest.MeanSE(g1)
 		if math.Abs(m0-exact) > mcSigmas*se0 || math.Abs(m1+exact) > mcSigmas*se1 {
 			t.Errorf("τ = %v: mean gradient (%.5f ± %.5f, %.5f ± %.5f), relaxed objective's (%.5f, %.5f)", tau, m0, se0, m1, se1, exact, -exact)
 		}
@@ -180,8 +181,8 @@ func TestStraightThroughGradient(t *testing.T) {
 		want := relaxedGrad(delta, tau, true, 2000)
 		rng := seededRNG(8)
 		g0, g1 := gumbelGrads(func(l *ad.Tensor) *ad.Tensor { return StraightThroughGumbel(rng, l, tau) }, N)
-		m0, se0 := meanSE(g0)
-		m1, se1 := meanSE(g1)
+		m0, se0 := mctest.MeanSE(g0)
+		m1, se1 := mctest.MeanSE(g1)
 		if math.Abs(m0-want) > mcSigmas*se0 || math.Abs(m1+want) > mcSigmas*se1 {
 			t.Errorf("τ = %v: mean (%.5f ± %.5f, %.5f ± %.5f), expected (%.5f, %.5f)", tau, m0, se0, m1, se1, want, -want)
 		}
@@ -233,7 +234,7 @@ func TestStraightThroughSigns(t *testing.T) {
 			for r := range N {
 				col[r] = gst[4*r+i]
 			}
-			m, se := meanSE(col)
+			m, se := mctest.MeanSE(col)
 			if math.Signbit(m) != math.Signbit(exact[i]) || math.Abs(m) < mcSigmas*se {
 				t.Errorf("τ = %v, component %d: mean %.5f ± %.5f, exact %.5f", tau, i, m, se, exact[i])
 			}

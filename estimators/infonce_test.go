@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/floats/scalar"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // TestInfoNCEValues checks InfoNCE against its formula written out, on a
@@ -126,8 +127,8 @@ func TestInfoNCEGaussian(t *testing.T) {
 	}
 	table := "\n   K   I_NCE ± s.e.      log K    I − I_NCE (direct) ± s.e.   K·gap   increase from previous K"
 	for k, K := range Ks {
-		m, se := meanSE(est[k])
-		g, gse := meanSE(gaps[k])
+		m, se := mctest.MeanSE(est[k])
+		g, gse := mctest.MeanSE(gaps[k])
 		if bound := math.Min(I, math.Log(float64(K))); m > bound+mcSigmas*se {
 			t.Errorf("K = %d: I_NCE = %.4f ± %.4f above min(I, log K) = %.4f", K, m, se, bound)
 		}
@@ -140,7 +141,7 @@ func TestInfoNCEGaussian(t *testing.T) {
 			for r := range B {
 				d[r] = est[k][r] - est[k-1][r]
 			}
-			dm, dse := meanSE(d)
+			dm, dse := mctest.MeanSE(d)
 			table += fmt.Sprintf("   %+.4f ± %.4f", dm, dse)
 			if dm < mcSigmas*dse {
 				t.Errorf("I_NCE does not increase from K = %d to %d: %+.4f ± %.4f", Ks[k-1], K, dm, dse)

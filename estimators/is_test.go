@@ -15,6 +15,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/dist"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // Tolerances.
@@ -229,12 +230,12 @@ func TestImportanceGaussian(t *testing.T) {
 		ratio[r] = math.Exp(e.LogZ - target.logZ)
 		relVar[r] = float64(n) * e.StdErr * e.StdErr
 	}
-	m, se := meanSE(ratio)
+	m, se := mctest.MeanSE(ratio)
 	if math.Abs(m-1) > mcSigmas*se {
 		t.Errorf("mean Ẑ/Z = %.5f ± %.5f over %d runs, want 1", m, se, R)
 	}
 	want := isChiSq(mu, sigma, s) - 1
-	mv, sev := meanSE(relVar)
+	mv, sev := mctest.MeanSE(relVar)
 	if math.Abs(mv-want) > mcSigmas*sev+0.01*want {
 		t.Errorf("mean n·StdErr² = %.4f ± %.4f, want Var(w)/Z² = %.4f", mv, sev, want)
 	}
@@ -255,20 +256,6 @@ func TestImportancePanics(t *testing.T) {
 type logProberFunc func(x *ad.Tensor) *ad.Tensor
 
 func (f logProberFunc) LogProb(x *ad.Tensor) *ad.Tensor { return f(x) }
-
-// meanSE returns the sample mean of v and its standard error.
-func meanSE(v []float64) (mean, se float64) {
-	n := float64(len(v))
-	for _, x := range v {
-		mean += x
-	}
-	mean /= n
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / (n - 1) / n)
-}
 
 // mustPanic fails the test unless f panics with a message that starts
 // with "estimators: ".

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/dist"
+	"github.com/eimkit/eimkit/internal/mctest"
 	"github.com/eimkit/eimkit/statespace"
 )
 
@@ -388,8 +389,8 @@ func TestSMCLinearGaussian(t *testing.T) {
 						}
 					}
 				}
-				mr, ser := smcMeanSE(r)
-				ml, sel := smcMeanSE(l)
+				mr, ser := mctest.MeanSE(r)
+				ml, sel := mctest.MeanSE(l)
 				if math.Abs(mr-1) > rsSigmas*ser {
 					t.Errorf("%s: mean Ẑ/Z = %.4f ± %.4f, want 1", name, mr, ser)
 				}
@@ -427,20 +428,6 @@ func TestSMCLinearGaussian(t *testing.T) {
 	if testing.Verbose() {
 		t.Logf("bootstrap importance sampling on T=%d: relative variance %.3g per particle", T, relVar)
 	}
-}
-
-// smcMeanSE returns the mean of xs and its standard error.
-func smcMeanSE(xs []float64) (mean, se float64) {
-	n := float64(len(xs))
-	for _, x := range xs {
-		mean += x
-	}
-	mean /= n
-	ss := 0.0
-	for _, x := range xs {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / (n - 1) / n)
 }
 
 // TestSMCNeverIsImportanceSampling checks that SMC that never resamples
@@ -821,9 +808,9 @@ func TestReplicateSMC(t *testing.T) {
 	// sample standard deviation of n draws has a relative standard error of
 	// about 1/√(2(n−1)), here 0.16, so the ratio must be within rsSigmas of
 	// that of 1 (the mean of 20 reported errors is much less noisy).
-	_, se := smcMeanSE(ratios)
+	_, se := mctest.MeanSE(ratios)
 	sd := se * math.Sqrt(float64(len(ratios)))
-	mRep, _ := smcMeanSE(reported)
+	mRep, _ := mctest.MeanSE(reported)
 	if ratio := sd / mRep; math.Abs(ratio-1) > rsSigmas/math.Sqrt(2*float64(len(ratios)-1)) {
 		t.Errorf("spread of replicate sets %.4f against mean reported standard error %.4f", sd, mRep)
 	}

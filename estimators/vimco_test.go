@@ -8,6 +8,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/dist"
+	"github.com/eimkit/eimkit/internal/mctest"
 )
 
 // vimcoModel is an enumerable latent-variable model: two binary latents
@@ -181,7 +182,7 @@ func TestVIMCOMonteCarlo(t *testing.T) {
 		for i := range N {
 			col[i] = grads[i][c]
 		}
-		mean, se := meanSE(col)
+		mean, se := mctest.MeanSE(col)
 		if math.Abs(mean-exact[c]) > mcSigmas*se {
 			t.Errorf("component %d: VIMCO mean %.5f ± %.5f, exact %.5f", c, mean, se, exact[c])
 		}
@@ -190,7 +191,7 @@ func TestVIMCOMonteCarlo(t *testing.T) {
 			for i := range N {
 				col[i] = gn[2*i+c]
 			}
-			nm, nse := meanSE(col)
+			nm, nse := mctest.MeanSE(col)
 			line = " | no baseline: %.5f ± %.5f"
 			t.Logf("∂/∂φ%d: VIMCO %.5f ± %.5f, exact %.5f"+line, c, mean, se, exact[c], nm, nse)
 			continue

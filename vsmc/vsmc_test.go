@@ -14,6 +14,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/estimators"
+	"github.com/eimkit/eimkit/internal/mctest"
 	"github.com/eimkit/eimkit/nn"
 	"github.com/eimkit/eimkit/statespace"
 )
@@ -86,18 +87,6 @@ var trained = sync.OnceValues(func() (lgData, *GaussianProposal) {
 	train(rand.New(rand.NewPCG(7, 7)), FIVO(4), d.model, q, d.ys, 1500, 2, 0.01, Options{})
 	return d, q
 })
-
-func meanSE(v []float64) (mean, se float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	ss := 0.0
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
-}
 
 func TestLinearGaussianDensities(t *testing.T) {
 	d := newLGData()
@@ -355,8 +344,8 @@ func TestLGUnbiased(t *testing.T) {
 			logZ[r] = o.Bound(rng, d.model, q, d.ys, Options{}).Item()
 			ratio[r] = math.Exp(logZ[r] - d.logZ)
 		}
-		mr, ser := meanSE(ratio)
-		mb, seb := meanSE(logZ)
+		mr, ser := mctest.MeanSE(ratio)
+		mb, seb := mctest.MeanSE(logZ)
 		if math.Abs(mr-1) > mcSigmas*ser {
 			t.Errorf("%v %p: E[Ẑ]/p(y) = %.4f ± %.4f, want 1", o, o.Resampling, mr, ser)
 		}
@@ -373,8 +362,8 @@ func TestLGUnbiased(t *testing.T) {
 		before[r] = FIVO(4).Bound(rng, d.model, q0, d.ys, Options{}).Item()
 		after[r] = FIVO(4).Bound(rng, d.model, q, d.ys, Options{}).Item()
 	}
-	mb, seb := meanSE(before)
-	ma, sea := meanSE(after)
+	mb, seb := mctest.MeanSE(before)
+	ma, sea := mctest.MeanSE(after)
 	if ma-mb < mcSigmas*math.Hypot(seb, sea) {
 		t.Errorf("FIVO(4) bound %.3f ± %.3f before training, %.3f ± %.3f after", mb, seb, ma, sea)
 	}
@@ -394,7 +383,7 @@ func TestResamplingGradientTrains(t *testing.T) {
 		for r := range v {
 			v[r] = AESMC(4).Bound(rng, d.model, q, d.ys, Options{}).Item()
 		}
-		return meanSE(v)
+		return mctest.MeanSE(v)
 	}
 	mb, seb := eval(1)
 	train(rand.New(rand.NewPCG(8, 8)), AESMC(4), d.model, q, d.ys, 600, 2, 0.01, Options{ResamplingGradient: true, Baseline: &Baseline{}})
