@@ -249,13 +249,15 @@ func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
 			return
 		}
 		// c[i,:] = Σ_p a[i,p] b[p,:]
-		for i := 0; i < m; i++ {
-			ci := c[i*n : (i+1)*n]
-			clear(ci)
-			for p, av := range a[i*k : (i+1)*k] {
-				axpy(ci, av, b[p*n:(p+1)*n])
+		inHalves(m, m*n*k, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				ci := c[i*n : (i+1)*n]
+				clear(ci)
+				for p, av := range a[i*k : (i+1)*k] {
+					axpy(ci, av, b[p*n:(p+1)*n])
+				}
 			}
-		}
+		})
 	case !tA && tB:
 		if k < short && n > k {
 			bt := transposed(b, n, k)
@@ -263,13 +265,15 @@ func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
 			return
 		}
 		// c[i,j] = a[i,:]·b[j,:]
-		for i := 0; i < m; i++ {
-			ai := a[i*k : (i+1)*k]
-			ci := c[i*n : (i+1)*n]
-			for j := range ci {
-				ci[j] = dot(ai, b[j*k:(j+1)*k])
+		inHalves(m, m*n*k, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				ai := a[i*k : (i+1)*k]
+				ci := c[i*n : (i+1)*n]
+				for j := range ci {
+					ci[j] = dot(ai, b[j*k:(j+1)*k])
+				}
 			}
-		}
+		})
 	case tA && !tB:
 		gemmTN(m, n, k, a, b, c)
 	default: // a is k×m, b is n×k: c = (b·a)ᵀ

@@ -5,9 +5,12 @@ import "math"
 // mapValues applies f to every entry, unrecorded.
 func mapValues(x *Tensor, f func(float64) float64) *Tensor {
 	out := fromShape(x.shape)
-	for i, v := range x.data {
-		out.data[i] = f(v)
-	}
+	inHalves(len(x.data), len(x.data), func(lo, hi int) {
+		dst := out.data[lo:hi]
+		for i, v := range x.data[lo:hi] {
+			dst[i] = f(v)
+		}
+	})
 	return out
 }
 
@@ -35,9 +38,12 @@ func MulScalar(x *Tensor, s float64) *Tensor {
 // Exp returns eˣ.
 func Exp(x *Tensor) *Tensor {
 	out := fromShape(x.shape)
-	for i, v := range x.data {
-		out.data[i] = math.Exp(v)
-	}
+	inHalves(len(x.data), len(x.data), func(lo, hi int) {
+		dst := out.data[lo:hi]
+		for i, v := range x.data[lo:hi] {
+			dst[i] = math.Exp(v)
+		}
+	})
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Mul(g, out)}
 	}, x)
@@ -76,9 +82,12 @@ func Tanh(x *Tensor) *Tensor {
 // tanhInto sets dst = tanh(src); dst and src may be the same slice.
 func tanhInto(dst, src []float64) {
 	dst = dst[:len(src)]
-	for i, v := range src {
-		dst[i] = math.Tanh(v)
-	}
+	inHalves(len(src), len(src), func(lo, hi int) {
+		d := dst[lo:hi]
+		for i, v := range src[lo:hi] {
+			d[i] = math.Tanh(v)
+		}
+	})
 }
 
 // tanhBack returns g ⊙ (1 − y²), the backward of y = tanh(x), as one

@@ -14,6 +14,8 @@ import (
 	"runtime/debug"
 	"slices"
 	"syscall"
+
+	"github.com/eimkit/eimkit/ad"
 )
 
 // A command is one subcommand: run parses its own flags from args and does
@@ -106,6 +108,18 @@ func exitCode(err error, stderr io.Writer) int {
 // errUsage wraps flag parsing errors, which the flag package has already
 // printed together with the usage.
 var errUsage = errors.New("usage")
+
+// concurrentRuns prepares for n computations at once: with two or more,
+// each already keeps a core busy, so ad's helper goroutine is turned off
+// (its spin-waiting would only compete with them). It returns the function
+// that restores the previous setting.
+func concurrentRuns(n int) (restore func()) {
+	if n < 2 {
+		return func() {}
+	}
+	prev := ad.SetMaxThreads(1)
+	return func() { ad.SetMaxThreads(prev) }
+}
 
 // parseFlags parses a subcommand's flags; -h returns flag.ErrHelp, any
 // other failure errUsage (the flag package has printed the reason).

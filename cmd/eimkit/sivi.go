@@ -186,6 +186,7 @@ func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 	prog := newProgress(stderr, len(specs)*c.steps, c.quiet)
 	runs := make([]*siviRun, len(specs))
 	errs := make([]error, len(specs))
+	defer concurrentRuns(min(c.jobs, len(specs)))()
 	sem := make(chan struct{}, c.jobs)
 	var wg sync.WaitGroup
 	for i, s := range specs {

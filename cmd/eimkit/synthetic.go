@@ -254,6 +254,7 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	results := make([]*result, len(specs))
+	defer concurrentRuns(min(c.jobs, len(specs)))()
 	work := make(chan int)
 	var wg sync.WaitGroup
 	for range min(c.jobs, len(specs)) {

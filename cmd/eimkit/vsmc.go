@@ -344,6 +344,7 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 	// parallel runs f(i) for i < n on c.jobs goroutines; the first error
 	// cancels the rest.
 	parallel := func(n int, f func(i int) error) {
+		defer concurrentRuns(min(c.jobs, n))()
 		work := make(chan int)
 		var wg sync.WaitGroup
 		for range min(c.jobs, n) {
