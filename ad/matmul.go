@@ -190,6 +190,13 @@ const (
 // 21 against 180 µs), so then only tiny products stay here.
 var fastBLAS bool
 
+// setBLASThreads, when the BLAS library has its own threads (the netlib
+// tag), sets how many it may use; products of at least bigGemm
+// multiply–adds get threads() of them, smaller ones one.
+var setBLASThreads func(n int)
+
+const bigGemm = 1 << 24
+
 func useSmallGemm(m, n, k int) bool {
 	if fastBLAS {
 		return m*n*k < 1<<12
@@ -231,6 +238,10 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 	if tB {
 		B = blas64.General{Rows: n, Cols: k, Stride: k, Data: b}
 		tb = blas.Trans
+	}
+	if setBLASThreads != nil && m*n*k >= bigGemm {
+		setBLASThreads(threads())
+		defer setBLASThreads(1)
 	}
 	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
 }
