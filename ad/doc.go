@@ -56,9 +56,10 @@
 //
 // Matrix products go through gonum's blas64 (and so through OpenBLAS with
 // the netlib build tag), except small or skinny ones, which direct loops
-// do faster than gonum's pure-Go BLAS. Everything runs on the calling
-// goroutine: splitting the elementwise work of the synthetic experiments
-// (tanh over 23,000 entries, about 0.23 ms) across the two cores of our
-// machines measured no faster, since waking a second thread costs about
-// as much as it saves; run independent experiments in parallel instead.
+// do faster than gonum's pure-Go BLAS. Large elementwise kernels and small
+// products are split in two, half on the calling goroutine and half on a
+// helper goroutine that spin-waits briefly between pieces of work; every
+// entry is computed by the same code either way, so results are bitwise
+// independent of it. SetMaxThreads(1) turns the helper off, which a
+// program running several computations at once should do.
 package ad
