@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"image/png"
 	"io"
 	"os"
@@ -23,14 +22,7 @@ func TestHVIEndToEnd(t *testing.T) {
 	if err := cfg.run(context.Background(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r hviResults
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := readJSON[hviResults](t, filepath.Join(dir, "results.json"))
 	if len(r.Points) != 3 {
 		t.Fatalf("%d points, want 3", len(r.Points))
 	}

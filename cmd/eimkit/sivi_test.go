@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -61,14 +60,7 @@ func TestSIVIEndToEnd(t *testing.T) {
 	if err := cfg.run(context.Background(), io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r siviResults
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
-	}
+	r := readJSON[siviResults](t, filepath.Join(dir, "results.json"))
 	if len(r.Runs) != 4 {
 		t.Fatalf("%d runs, want 4", len(r.Runs))
 	}

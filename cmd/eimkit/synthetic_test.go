@@ -46,15 +46,7 @@ func synth(ctx context.Context, t *testing.T, dir string, onStep func(string, in
 
 func readResults(t *testing.T, dir string) []map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rs []map[string]any
-	if err := json.Unmarshal(b, &rs); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
-	return rs
+	return readJSON[[]map[string]any](t, filepath.Join(dir, "results.json"))
 }
 
 func checkPNG(t *testing.T, path string) {

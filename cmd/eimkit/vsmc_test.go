@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"io"
@@ -31,15 +30,7 @@ func runVSMCTest(ctx context.Context, t *testing.T, dir string, args ...string) 
 
 func readVSMCResults(t *testing.T, dir string) vsmcResults {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r vsmcResults
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
-	return r
+	return readJSON[vsmcResults](t, filepath.Join(dir, "results.json"))
 }
 
 // TestVSMCEndToEnd runs the command with tiny settings and checks its
