@@ -14,6 +14,7 @@ import (
 	"gonum.org/v1/gonum/stat/distuv"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/nn"
 )
 
 // Tolerances.
@@ -293,22 +294,9 @@ func checkGrad(t *testing.T, name string, params []*ad.Tensor, f func() *ad.Tens
 	if len(params) == 0 {
 		t.Fatalf("%s: no parameters", name)
 	}
-	var theta []float64
-	for _, p := range params {
-		theta = append(theta, p.Data()...)
-	}
-	set := func(x []float64) {
-		off := 0
-		for _, p := range params {
-			copy(p.Data(), x[off:off+p.Len()])
-			off += p.Len()
-		}
-	}
-	grads := ad.Grad(f(), params...)
-	var got []float64
-	for _, g := range grads {
-		got = append(got, g.Data()...)
-	}
+	theta := nn.Flatten(params)
+	set := func(x []float64) { nn.SetFlat(params, x) }
+	got := nn.Flatten(ad.Grad(f(), params...))
 	want := fd.Gradient(nil, func(x []float64) float64 {
 		set(x)
 		return f().Item()

@@ -26,6 +26,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/estimators"
+	"github.com/eimkit/eimkit/nn"
 )
 
 // hmm is a K-state, M-symbol hidden Markov model with learned logits:
@@ -263,17 +264,8 @@ func TestResamplingGradientExact(t *testing.T) {
 	for _, crit := range []estimators.Criterion{estimators.Always, estimators.ESSBelow(0.9)} {
 		name := crit.String()
 		// E[log Ẑ] by enumeration, as a function of θ (for differences).
-		var theta []float64
-		for _, p := range params {
-			theta = append(theta, p.Data()...)
-		}
-		set := func(x []float64) {
-			off := 0
-			for _, p := range params {
-				copy(p.Data(), x[off:off+p.Len()])
-				off += p.Len()
-			}
-		}
+		theta := nn.Flatten(params)
+		set := func(x []float64) { nn.SetFlat(params, x) }
 		expect := func(x []float64) float64 {
 			set(x)
 			li, lt, le := h.values()

@@ -186,21 +186,9 @@ func TestGaussianProposal(t *testing.T) {
 // checkFD compares ad.Grad of f with central differences in params.
 func checkFD(t *testing.T, name string, params []*ad.Tensor, f func() *ad.Tensor) {
 	t.Helper()
-	var theta []float64
-	for _, p := range params {
-		theta = append(theta, p.Data()...)
-	}
-	set := func(x []float64) {
-		off := 0
-		for _, p := range params {
-			copy(p.Data(), x[off:off+p.Len()])
-			off += p.Len()
-		}
-	}
-	var got []float64
-	for _, g := range ad.Grad(f(), params...) {
-		got = append(got, g.Data()...)
-	}
+	theta := nn.Flatten(params)
+	set := func(x []float64) { nn.SetFlat(params, x) }
+	got := nn.Flatten(ad.Grad(f(), params...))
 	want := fd.Gradient(nil, func(x []float64) float64 { set(x); return f().Item() },
 		slices.Clone(theta), &fd.Settings{Formula: fd.Central, Step: fdStep})
 	set(theta)
