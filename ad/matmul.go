@@ -95,7 +95,12 @@ func mdims(x *Tensor, t bool) (r, c int, batch []int) {
 	return r, c, s[:len(s)-2]
 }
 
+// matmul is op(a)·op(b) for the three layouts the public functions and
+// their backward passes use; both operands transposed never occurs.
 func matmul(a, b *Tensor, tA, tB bool) *Tensor {
+	if tA && tB {
+		panic("ad: internal: matmul with both operands transposed")
+	}
 	if len(a.shape) < 2 || len(b.shape) < 2 {
 		panic(fmt.Sprintf("ad: MatMul: shapes %v and %v: both need rank >= 2", a.shape, b.shape))
 	}
@@ -136,10 +141,8 @@ func matmul(a, b *Tensor, tA, tB bool) *Tensor {
 				r[0] = matmul(g, B, false, true)
 			case !tA && tB:
 				r[0] = matmul(g, B, false, false)
-			case tA && !tB:
+			default: // tA
 				r[0] = matmul(B, g, false, true)
-			default:
-				r[0] = matmul(B, g, true, true)
 			}
 			r[0] = SumTo(r[0], A.shape...)
 		}
@@ -159,10 +162,8 @@ func matmul(a, b *Tensor, tA, tB bool) *Tensor {
 					r[1] = matmul(A, g, true, false)
 				case !tA && tB:
 					r[1] = matmul(g, A, true, false)
-				case tA && !tB:
+				default: // tA
 					r[1] = matmul(A, g, false, false)
-				default:
-					r[1] = matmul(g, A, true, true)
 				}
 				r[1] = SumTo(r[1], B.shape...)
 			}
@@ -285,12 +286,8 @@ func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
 				}
 			}
 		})
-	case tA && !tB:
+	default: // tA: a is k×m
 		gemmTN(m, n, k, a, b, c)
-	default: // a is k×m, b is n×k: c = (b·a)ᵀ
-		ct := make([]float64, n*m)
-		gemmSmall(false, false, n, m, k, b, a, ct)
-		transposeInto(c, ct, n, m)
 	}
 }
 
