@@ -253,6 +253,19 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 // transposed so that the loop runs over the other, longer dimension.
 func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
 	const short = 8
+	if haveGemmKernels && n >= 4 {
+		switch {
+		case !tA && !tB:
+			gemmKernel(m, n, k, a, k, 1, b, n, c)
+		case !tA && tB:
+			// b is n×k; its transpose costs n·k moves against m·n·k
+			// multiply–adds and gives the kernel contiguous rows.
+			gemmKernel(m, n, k, a, k, 1, transposed(b, n, k), n, c)
+		default: // a is k×m
+			gemmKernel(m, n, k, a, 1, m, b, n, c)
+		}
+		return
+	}
 	switch {
 	case !tA && !tB:
 		if n < short && k >= n {

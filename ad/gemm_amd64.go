@@ -1,0 +1,82 @@
+//go:build amd64 && !purego
+
+package ad
+
+import (
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// haveGemmKernels reports whether the AVX2/FMA micro-kernels of
+// gemm_amd64.s run small products. Tests switch it off to check the
+// portable loops against them.
+var haveGemmKernels = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+//go:noescape
+func kern4x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
+
+//go:noescape
+func kern4x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
+
+//go:noescape
+func kern1x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
+
+//go:noescape
+func kern1x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
+
+// colMask[r] selects the first r of four columns.
+var colMask = [5][4]int64{
+	{0, 0, 0, 0},
+	{-1, 0, 0, 0},
+	{-1, -1, 0, 0},
+	{-1, -1, -1, 0},
+	{-1, -1, -1, -1},
+}
+
+// gemmKernel sets c (m×n, row-major, contiguous) to A·B with
+// A(i, p) = a[i·ai + p·ap] and B(p, j) = b[p·ldb + j]: one routine for the
+// three layouts gemm meets, since a transposed A is only other strides.
+// Rows are computed four at a time, in tiles of eight and then four
+// columns (the last masked); every entry is one FMA chain over p in
+// increasing order, so the result does not depend on the tiling or on how
+// inHalves splits the rows.
+func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c []float64) {
+	if (m-1)*ai+(k-1)*ap >= len(a) || (k-1)*ldb+n > len(b) || m*n > len(c) || n > ldb {
+		panic(fmt.Sprintf("ad: internal: gemmKernel m=%d n=%d k=%d strides %d %d %d on lengths %d %d %d",
+			m, n, k, ai, ap, ldb, len(a), len(b), len(c)))
+	}
+	const f = 8 // bytes per float64
+	tiles := (m + 3) / 4
+	inHalves(tiles, m*n*k, func(lo, hi int) {
+		for i := lo * 4; i < min(hi*4, m); {
+			pa := unsafe.Pointer(&a[i*ai])
+			rows := 4
+			if i+4 > m {
+				rows = 1
+			}
+			for r := 0; r < rows; r++ {
+				pa := (*float64)(unsafe.Add(pa, r*ai*f))
+				ci := c[(i+r)*n:]
+				j := 0
+				if rows == 4 {
+					for ; j+8 <= n; j += 8 {
+						kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f)
+					}
+					for ; j < n; j += 4 {
+						kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, &colMask[min(n-j, 4)])
+					}
+					break
+				}
+				for ; j+8 <= n; j += 8 {
+					kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f)
+				}
+				for ; j < n; j += 4 {
+					kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, &colMask[min(n-j, 4)])
+				}
+			}
+			i += rows
+		}
+	})
+}

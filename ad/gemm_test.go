@@ -1,0 +1,114 @@
+package ad
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// fmaProduct is the definition the kernels must meet bit for bit: every
+// entry one fused multiply–add chain over p in increasing order.
+func fmaProduct(tA, tB bool, m, n, k int, a, b []float64) []float64 {
+	c := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for p := 0; p < k; p++ {
+				av, bv := a[i*k+p], b[p*n+j]
+				if tA {
+					av = a[p*m+i]
+				}
+				if tB {
+					bv = b[j*k+p]
+				}
+				s = math.FMA(av, bv, s)
+			}
+			c[i*n+j] = s
+		}
+	}
+	return c
+}
+
+// TestGemmKernelsExact checks the assembly micro-kernels bitwise against
+// fmaProduct in all three layouts, over shapes that exercise every tile
+// (4×8, 4×4, masked tails of 1–3 columns, single rows), and that the
+// masked stores write nothing past the product; then that the portable
+// loops agree to rounding.
+func TestGemmKernelsExact(t *testing.T) {
+	if !haveGemmKernels {
+		t.Skip("no AVX2/FMA kernels on this machine")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	layouts := [][2]bool{{false, false}, {false, true}, {true, false}}
+	for _, m := range []int{1, 2, 3, 4, 5, 7, 8, 9, 13, 37} {
+		for _, n := range []int{4, 5, 6, 7, 8, 9, 11, 12, 16, 17, 20, 33} {
+			for _, k := range []int{1, 2, 3, 20, 65} {
+				a := make([]float64, m*k)
+				b := make([]float64, k*n)
+				for i := range a {
+					a[i] = rng.NormFloat64()
+				}
+				for i := range b {
+					b[i] = rng.NormFloat64()
+				}
+				for _, l := range layouts {
+					const guard = 9
+					c := make([]float64, m*n+guard)
+					for i := range c {
+						c[i] = math.NaN()
+					}
+					gemm(l[0], l[1], m, n, k, a, b, c[:m*n])
+					want := fmaProduct(l[0], l[1], m, n, k, a, b)
+					for i, w := range want {
+						if math.Float64bits(c[i]) != math.Float64bits(w) {
+							t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v: c[%d] = %v, want %v", m, n, k, l[0], l[1], i, c[i], w)
+						}
+					}
+					for i := m * n; i < len(c); i++ {
+						if !math.IsNaN(c[i]) {
+							t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v: wrote c[%d] past the product", m, n, k, l[0], l[1], i)
+						}
+					}
+					haveGemmKernels = false
+					loops := make([]float64, m*n)
+					gemm(l[0], l[1], m, n, k, a, b, loops)
+					haveGemmKernels = true
+					for i, w := range want {
+						if math.Abs(loops[i]-w) > 1e-13*float64(k) {
+							t.Fatalf("portable loops m=%d n=%d k=%d: c[%d] = %v, kernels %v", m, n, k, i, loops[i], w)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestGemmKernelsSplitBitwise checks that a product large enough for
+// inHalves to split gives the same bits with the helper as without.
+func TestGemmKernelsSplitBitwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	const m, n, k = 1151, 20, 20
+	a := make([]float64, m*k)
+	b := make([]float64, k*n)
+	for i := range a {
+		a[i] = rng.NormFloat64()
+	}
+	for i := range b {
+		b[i] = rng.NormFloat64()
+	}
+	for _, l := range [][2]bool{{false, false}, {false, true}} {
+		one := make([]float64, m*n)
+		two := make([]float64, m*n)
+		prev := SetMaxThreads(1)
+		gemm(l[0], l[1], m, n, k, a, b, one)
+		SetMaxThreads(2)
+		gemm(l[0], l[1], m, n, k, a, b, two)
+		SetMaxThreads(prev)
+		for i := range one {
+			if math.Float64bits(one[i]) != math.Float64bits(two[i]) {
+				t.Fatalf("tB=%v: entry %d: %v with one goroutine, %v with two", l[1], i, one[i], two[i])
+			}
+		}
+	}
+}
