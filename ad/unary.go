@@ -83,10 +83,7 @@ func Tanh(x *Tensor) *Tensor {
 func tanhInto(dst, src []float64) {
 	dst = dst[:len(src)]
 	inHalves(len(src), len(src), func(lo, hi int) {
-		d := dst[lo:hi]
-		for i, v := range src[lo:hi] {
-			d[i] = math.Tanh(v)
-		}
+		tanhVec(dst[lo:hi], src[lo:hi])
 	})
 }
 
