@@ -24,6 +24,7 @@ const (
 	// (products) from which work is split.
 	parallelMin = 1 << 13
 	helperSpin  = 200 * time.Microsecond
+	yieldEvery  = 64
 )
 
 // maxThreads caps the goroutines one operation may use; 0 means
@@ -69,7 +70,10 @@ var helper struct {
 func helperLoop() {
 	for {
 		idle := time.Now()
-		for helper.task.Load() == nil {
+		for spins := 1; helper.task.Load() == nil; spins++ {
+			if spins%yieldEvery != 0 {
+				continue
+			}
 			if time.Since(idle) > helperSpin {
 				helper.parked.Store(true)
 				if helper.task.Load() == nil { // re-check: no lost wake-up
@@ -109,8 +113,10 @@ func inHalves(n, work int, f func(lo, hi int)) {
 		}
 	}
 	f(0, h)
-	for !t.done.Load() {
-		runtime.Gosched()
+	for spins := 1; !t.done.Load(); spins++ {
+		if spins%yieldEvery == 0 {
+			runtime.Gosched()
+		}
 	}
 	helper.busy.Store(false)
 }
