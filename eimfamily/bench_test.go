@@ -29,6 +29,8 @@ func BenchmarkSNISTrainStep(b *testing.B) {
 		target.Sample(rng, xs)
 		x := ad.New(xs, batch, 2)
 		loss := ad.Neg(ad.Mean(m.Bound(rng, nil, x)))
-		opt.Step(ps, ad.Grad(loss, ps...))
+		g := ad.Grad(loss, ps...)
+		ad.Release(loss)
+		opt.Step(ps, g)
 	}
 }

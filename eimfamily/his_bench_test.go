@@ -30,6 +30,8 @@ func BenchmarkHISTrainStep(b *testing.B) {
 		target.Sample(rng, buf)
 		x := ad.New(buf, batch, 2)
 		loss := ad.Neg(ad.Mean(h.Bound(rng, nil, x)))
-		opt.Step(params, ad.Grad(loss, params...))
+		g := ad.Grad(loss, params...)
+		ad.Release(loss)
+		opt.Step(params, g)
 	}
 }

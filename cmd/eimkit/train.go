@@ -214,7 +214,10 @@ func (r runSpec) train(ctx context.Context, prog *progress) (*trained, error) {
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return nil, fmt.Errorf("%s: training objective is %v at step %d (the last checkpoint is kept)", r.name(), v, step+1)
 		}
-		opt.Step(params, ad.Grad(ad.Neg(obj), params...))
+		loss := ad.Neg(obj)
+		g := ad.Grad(loss, params...)
+		ad.Release(loss) // v has been read; the step's buffers go to the next step
+		opt.Step(params, g)
 		if st != nil {
 			st.commit()
 		}

@@ -1,0 +1,70 @@
+package ad
+
+// Release hands the buffers of every tensor computed in the graphs of ys
+// back to ad for reuse by later operations, and empties those tensors:
+// their Data becomes nil, so a later use of one fails loudly instead of
+// reading another step's numbers.
+//
+// A training loop calls it once per step, after the gradients have been
+// taken (they are not part of the graph and stay valid) and every value it
+// wants from the step has been read:
+//
+//	loss := ad.Neg(ad.Mean(bound))
+//	g := ad.Grad(loss, params...)
+//	fmt.Println(loss.Item())
+//	ad.Release(loss)
+//	opt.Step(params, g)
+//
+// Without it the garbage collector reclaims the same memory, later: a
+// training step of the paper's models allocates a few hundred kilobytes to
+// a megabyte and a half of intermediate values, and collecting that every
+// second or third step costs about a quarter of the step (docs/ad.md has
+// the measurements).
+//
+// What is released: the outputs of recorded operations reachable from ys,
+// including the recorded gradients of GradGraph. What is kept: leaves
+// (parameters, tensors marked with RequireGrad), constants (tensors made
+// with New, Zeros and the like, which may be the caller's memory), and any
+// output that shares its buffer with one of those (a Reshape of a
+// parameter). The caller must not hold on to a computed tensor of the
+// graph, nor a Detach or Reshape of one, nor reuse one in a later graph
+// (computing a tensor once and feeding it to many steps): all of those
+// are released with it.
+func Release(ys ...*Tensor) {
+	var nodes []*node
+	seen := map[*node]bool{}
+	for _, y := range ys {
+		if y.node != nil && !seen[y.node] {
+			seen[y.node] = true
+			nodes = append(nodes, y.node)
+		}
+	}
+	keep := map[*float64]bool{}
+	for i := 0; i < len(nodes); i++ {
+		n := nodes[i]
+		if n.back == nil {
+			keep[bufKey(n.out)] = true
+		}
+		for _, in := range n.inputs {
+			switch {
+			case in.node == nil:
+				keep[bufKey(in)] = true
+			case !seen[in.node]:
+				seen[in.node] = true
+				nodes = append(nodes, in.node)
+			}
+		}
+	}
+	delete(keep, nil)
+	freed := map[*float64]bool{}
+	for _, n := range nodes {
+		if n.back == nil {
+			continue
+		}
+		if k := bufKey(n.out); k != nil && !keep[k] && !freed[k] {
+			freed[k] = true
+			freeBuf(n.out.data)
+		}
+		n.out.data = nil
+	}
+}
