@@ -81,8 +81,27 @@ func AffineTanh(x, W, b *Tensor) *Tensor {
 		if need[2] {
 			r[2] = SumTo(d2, n)
 		}
+		freeTemp(d, r)
 		return r
 	}, x, W, b)
+}
+
+// freeTemp hands the buffer of t, a temporary of a backward function, back
+// for reuse when nothing recorded it (a first-order pass) and no result
+// shares it. The recycler of VJP sees only the results of backward
+// functions, so without this the tanh layers' g ⊙ (1 − y²) — one
+// activation-sized buffer per layer and step — would be left to the
+// garbage collector.
+func freeTemp(t *Tensor, results []*Tensor) {
+	if t.node != nil || len(t.data) < poolMin {
+		return
+	}
+	for _, r := range results {
+		if r != nil && len(r.data) > 0 && &r.data[0] == &t.data[0] {
+			return
+		}
+	}
+	freeBuf(t.data)
 }
 
 // mdims returns the (rows, cols) of op(x) and the batch shape.
