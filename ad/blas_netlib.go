@@ -2,15 +2,11 @@
 
 package ad
 
-/*
-#cgo LDFLAGS: -lopenblas
-void openblas_set_num_threads(int);
-*/
-import "C"
-
 import (
 	"gonum.org/v1/gonum/blas/blas64"
 	"gonum.org/v1/netlib/blas/netlib"
+
+	"github.com/eimkit/eimkit/ad/internal/openblas"
 )
 
 // With the netlib build tag, matrix products above the small-matrix
@@ -21,7 +17,7 @@ import (
 // slower (measured: 0.66 ms single-threaded against 1.0–1.5 ms).
 func init() {
 	blas64.Use(netlib.Implementation{})
-	C.openblas_set_num_threads(1)
-	setBLASThreads = func(n int) { C.openblas_set_num_threads(C.int(n)) }
+	openblas.SetThreads(1)
+	setBLASThreads = openblas.SetThreads
 	fastBLAS = true
 }

@@ -57,7 +57,7 @@ func TestGemmKernelsExact(t *testing.T) {
 					for i := range c {
 						c[i] = math.NaN()
 					}
-					gemm(l[0], l[1], m, n, k, a, b, c[:m*n])
+					gemmSmall(l[0], l[1], m, n, k, a, b, c[:m*n])
 					want := fmaProduct(l[0], l[1], m, n, k, a, b)
 					for i, w := range want {
 						if math.Float64bits(c[i]) != math.Float64bits(w) {
@@ -71,7 +71,7 @@ func TestGemmKernelsExact(t *testing.T) {
 					}
 					haveGemmKernels = false
 					loops := make([]float64, m*n)
-					gemm(l[0], l[1], m, n, k, a, b, loops)
+					gemmSmall(l[0], l[1], m, n, k, a, b, loops)
 					haveGemmKernels = true
 					for i, w := range want {
 						if math.Abs(loops[i]-w) > 1e-13*float64(k) {
@@ -101,9 +101,9 @@ func TestGemmKernelsSplitBitwise(t *testing.T) {
 		one := make([]float64, m*n)
 		two := make([]float64, m*n)
 		prev := SetMaxThreads(1)
-		gemm(l[0], l[1], m, n, k, a, b, one)
+		gemmSmall(l[0], l[1], m, n, k, a, b, one)
 		SetMaxThreads(2)
-		gemm(l[0], l[1], m, n, k, a, b, two)
+		gemmSmall(l[0], l[1], m, n, k, a, b, two)
 		SetMaxThreads(prev)
 		for i := range one {
 			if math.Float64bits(one[i]) != math.Float64bits(two[i]) {
