@@ -205,9 +205,11 @@ const (
 )
 
 // fastBLAS is set when blas64 runs on an optimized library (the netlib
-// build tag): OpenBLAS multiplies even the skinny 1151×20 by 20×20 product
-// of an SNIS training step eight times faster than any Go loop (measured
-// 21 against 180 µs), so then only tiny products stay here.
+// build tag). OpenBLAS multiplies the skinny 1151×20 by 20×20 product of
+// an SNIS training step eight times faster than the portable loops (20
+// against 180 µs), so without the assembly kernels only tiny products stay
+// here; the kernels match it (21 µs, BenchmarkSkinnyProduct) and can be
+// split over two goroutines, so with them the rule is the pure-Go one.
 var fastBLAS bool
 
 // setBLASThreads, when the BLAS library has its own threads (the netlib
@@ -218,7 +220,7 @@ var setBLASThreads func(n int)
 const bigGemm = 1 << 24
 
 func useSmallGemm(m, n, k int) bool {
-	if fastBLAS {
+	if fastBLAS && !haveGemmKernels {
 		return m*n*k < 1<<12
 	}
 	if m*n*k < smallGemm {
