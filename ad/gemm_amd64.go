@@ -15,16 +15,16 @@ import (
 var haveGemmKernels = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 //go:noescape
-func kern4x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
+func kern4x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64)
 
 //go:noescape
-func kern4x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
+func kern4x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64, mask *[4]int64)
 
 //go:noescape
-func kern1x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
+func kern1x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64)
 
 //go:noescape
-func kern1x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
+func kern1x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64, mask *[4]int64)
 
 // maddsPerEntry converts a product's multiply–adds into inHalves' unit of
 // work (entries of an elementwise kernel): the kernels run about 16 of
@@ -50,11 +50,18 @@ var colMask = [5][4]int64{
 // Rows are computed four at a time, in tiles of eight and then four
 // columns (the last masked); every entry is one FMA chain over p in
 // increasing order, so the result does not depend on the tiling or on how
-// inHalves splits the rows.
-func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c []float64) {
-	if (m-1)*ai+(k-1)*ap >= len(a) || (k-1)*ldb+n > len(b) || m*n > len(c) || n > ldb {
-		panic(fmt.Sprintf("ad: internal: gemmKernel m=%d n=%d k=%d strides %d %d %d on lengths %d %d %d",
-			m, n, k, ai, ap, ldb, len(a), len(b), len(c)))
+// inHalves splits the rows. A non-nil bias (length n) is added to every
+// row after its sums, the rounding of a separate addition.
+func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c, bias []float64) {
+	if (m-1)*ai+(k-1)*ap >= len(a) || (k-1)*ldb+n > len(b) || m*n > len(c) || n > ldb || (bias != nil && len(bias) != n) {
+		panic(fmt.Sprintf("ad: internal: gemmKernel m=%d n=%d k=%d strides %d %d %d on lengths %d %d %d %d",
+			m, n, k, ai, ap, ldb, len(a), len(b), len(c), len(bias)))
+	}
+	pb := func(j int) *float64 {
+		if bias == nil {
+			return nil
+		}
+		return &bias[j]
 	}
 	const f = 8 // bytes per float64
 	tiles := (m + 3) / 4
@@ -71,18 +78,18 @@ func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c []
 				j := 0
 				if rows == 4 {
 					for ; j+8 <= n; j += 8 {
-						kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f)
+						kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j))
 					}
 					for ; j < n; j += 4 {
-						kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, &colMask[min(n-j, 4)])
+						kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j), &colMask[min(n-j, 4)])
 					}
 					break
 				}
 				for ; j+8 <= n; j += 8 {
-					kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f)
+					kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j))
 				}
 				for ; j < n; j += 4 {
-					kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, &colMask[min(n-j, 4)])
+					kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j), &colMask[min(n-j, 4)])
 				}
 			}
 			i += rows

@@ -7,8 +7,9 @@
 //	C[r, j] = Σ_{p<k} A(r, p)·B[p, j],  A(r, p) = a[r·ai + p·ap],
 //
 // with one FMA accumulator per entry, run over p in increasing order: an
-// entry's value does not depend on which kernel computes it. Strides are
-// in bytes. k ≥ 1.
+// entry's value does not depend on which kernel computes it. When bias is
+// not nil, bias[j] is added to column j after the sum (one more rounding,
+// as a separate addition would give). Strides are in bytes. k ≥ 1.
 //
 // Registers: AX counts p, SI walks A's column p, DI walks B's row p,
 // R8 = ai, R12 = 3·ai, R9 = ap, R10 = B's row stride, DX = C, R11 = C's
@@ -25,8 +26,8 @@
 	MOVQ ci+56(FP), R11 \
 	LEAQ (R8)(R8*2), R12
 
-// func kern4x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
-TEXT ·kern4x8(SB), NOSPLIT, $0-64
+// func kern4x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64)
+TEXT ·kern4x8(SB), NOSPLIT, $0-72
 	LOADARGS
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -57,6 +58,21 @@ loop4x8:
 	DECQ         AX
 	JNZ          loop4x8
 
+	MOVQ    bias+64(FP), BX
+	TESTQ   BX, BX
+	JZ      store4x8
+	VMOVUPD (BX), Y8
+	VMOVUPD 32(BX), Y9
+	VADDPD  Y8, Y0, Y0
+	VADDPD  Y9, Y1, Y1
+	VADDPD  Y8, Y2, Y2
+	VADDPD  Y9, Y3, Y3
+	VADDPD  Y8, Y4, Y4
+	VADDPD  Y9, Y5, Y5
+	VADDPD  Y8, Y6, Y6
+	VADDPD  Y9, Y7, Y7
+
+store4x8:
 	VMOVUPD Y0, (DX)
 	VMOVUPD Y1, 32(DX)
 	ADDQ    R11, DX
@@ -71,13 +87,13 @@ loop4x8:
 	VZEROUPPER
 	RET
 
-// func kern4x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
+// func kern4x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64, mask *[4]int64)
 //
 // Four columns, of which those with a negative mask entry are read and
 // written: the masked loads never touch memory past the last column.
-TEXT ·kern4x4(SB), NOSPLIT, $0-72
+TEXT ·kern4x4(SB), NOSPLIT, $0-80
 	LOADARGS
-	MOVQ    mask+64(FP), BX
+	MOVQ    mask+72(FP), BX
 	VMOVDQU (BX), Y15
 	VXORPD  Y0, Y0, Y0
 	VXORPD  Y1, Y1, Y1
@@ -99,6 +115,16 @@ loop4x4:
 	DECQ         AX
 	JNZ          loop4x4
 
+	MOVQ       bias+64(FP), BX
+	TESTQ      BX, BX
+	JZ         store4x4
+	VMASKMOVPD (BX), Y15, Y8
+	VADDPD     Y8, Y0, Y0
+	VADDPD     Y8, Y1, Y1
+	VADDPD     Y8, Y2, Y2
+	VADDPD     Y8, Y3, Y3
+
+store4x4:
 	VMASKMOVPD Y0, Y15, (DX)
 	ADDQ       R11, DX
 	VMASKMOVPD Y1, Y15, (DX)
@@ -109,12 +135,12 @@ loop4x4:
 	VZEROUPPER
 	RET
 
-// func kern1x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int)
+// func kern1x8(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64)
 //
 // One row, eight columns; four accumulators (two per column vector, for
 // even and odd p) would change the order of summation, so the loop keeps
 // one chain per entry like the four-row kernels.
-TEXT ·kern1x8(SB), NOSPLIT, $0-64
+TEXT ·kern1x8(SB), NOSPLIT, $0-72
 	LOADARGS
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
@@ -128,15 +154,22 @@ loop1x8:
 	DECQ         AX
 	JNZ          loop1x8
 
+	MOVQ    bias+64(FP), BX
+	TESTQ   BX, BX
+	JZ      store1x8
+	VADDPD  (BX), Y0, Y0
+	VADDPD  32(BX), Y1, Y1
+
+store1x8:
 	VMOVUPD Y0, (DX)
 	VMOVUPD Y1, 32(DX)
 	VZEROUPPER
 	RET
 
-// func kern1x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, mask *[4]int64)
-TEXT ·kern1x4(SB), NOSPLIT, $0-72
+// func kern1x4(k int, a *float64, ai, ap int, b *float64, bp int, c *float64, ci int, bias *float64, mask *[4]int64)
+TEXT ·kern1x4(SB), NOSPLIT, $0-80
 	LOADARGS
-	MOVQ    mask+64(FP), BX
+	MOVQ    mask+72(FP), BX
 	VMOVDQU (BX), Y15
 	VXORPD  Y0, Y0, Y0
 
@@ -149,6 +182,13 @@ loop1x4:
 	DECQ         AX
 	JNZ          loop1x4
 
+	MOVQ       bias+64(FP), BX
+	TESTQ      BX, BX
+	JZ         store1x4
+	VMASKMOVPD (BX), Y15, Y8
+	VADDPD     Y8, Y0, Y0
+
+store1x4:
 	VMASKMOVPD Y0, Y15, (DX)
 	VZEROUPPER
 	RET

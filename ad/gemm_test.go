@@ -35,8 +35,8 @@ func fmaProduct(tA, tB bool, m, n, k int, a, b []float64) []float64 {
 // TestGemmKernelsExact checks the assembly micro-kernels bitwise against
 // fmaProduct in all three layouts, over shapes that exercise every tile
 // (4×8, 4×4, masked tails of 1–3 columns, single rows), and that the
-// masked stores write nothing past the product; then that the portable
-// loops agree to rounding.
+// masked stores write nothing past the product; Affine's fused bias
+// likewise; then that the portable loops agree to rounding.
 func TestGemmKernelsExact(t *testing.T) {
 	if !haveGemmKernels {
 		t.Skip("no AVX2/FMA kernels on this machine")
@@ -70,6 +70,19 @@ func TestGemmKernelsExact(t *testing.T) {
 					for i := m * n; i < len(c); i++ {
 						if !math.IsNaN(c[i]) {
 							t.Fatalf("m=%d n=%d k=%d tA=%v tB=%v: wrote c[%d] past the product", m, n, k, l[0], l[1], i)
+						}
+					}
+					if !l[0] && !l[1] {
+						// Affine: the kernels add the bias as they store.
+						bias := make([]float64, n)
+						for i := range bias {
+							bias[i] = rng.NormFloat64()
+						}
+						got := Affine(New(a, m, k), New(b, k, n), New(bias, n)).Data()
+						for i, w := range want {
+							if w += bias[i%n]; math.Float64bits(got[i]) != math.Float64bits(w) {
+								t.Fatalf("Affine m=%d n=%d k=%d: entry %d = %v, want %v", m, n, k, i, got[i], w)
+							}
 						}
 					}
 					haveGemmKernels = false

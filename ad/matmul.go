@@ -35,11 +35,17 @@ func Affine(x, W, b *Tensor) *Tensor {
 	if k == 0 {
 		rows = numel(shape) / max(n, 1)
 	}
-	gemm(false, false, rows, n, k, x.data, W.data, out.data)
-	for i := 0; i < len(out.data); i += n {
-		row := out.data[i : i+n]
-		for j, v := range b.data {
-			row[j] += v
+	if haveGemmKernels && rows > 0 && k > 0 && n >= 4 && useSmallGemm(rows, n, k) {
+		// The kernels add the bias as they store (the same roundings as
+		// the loop below, without a second pass over out).
+		gemmKernel(rows, n, k, x.data, k, 1, W.data, n, out.data, b.data)
+	} else {
+		gemm(false, false, rows, n, k, x.data, W.data, out.data)
+		for i := 0; i < len(out.data); i += n {
+			row := out.data[i : i+n]
+			for j, v := range b.data {
+				row[j] += v
+			}
 		}
 	}
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
@@ -277,13 +283,13 @@ func gemmSmall(tA, tB bool, m, n, k int, a, b, c []float64) {
 	if haveGemmKernels && n >= 4 {
 		switch {
 		case !tA && !tB:
-			gemmKernel(m, n, k, a, k, 1, b, n, c)
+			gemmKernel(m, n, k, a, k, 1, b, n, c, nil)
 		case !tA && tB:
 			// b is n×k; its transpose costs n·k moves against m·n·k
 			// multiply–adds and gives the kernel contiguous rows.
-			gemmKernel(m, n, k, a, k, 1, transposed(b, n, k), n, c)
+			gemmKernel(m, n, k, a, k, 1, transposed(b, n, k), n, c, nil)
 		default: // a is k×m
-			gemmKernel(m, n, k, a, 1, m, b, n, c)
+			gemmKernel(m, n, k, a, 1, m, b, n, c, nil)
 		}
 		return
 	}

@@ -91,10 +91,7 @@ func tanhInto(dst, src []float64) {
 // differentiable operation so that second-order passes stay cheap.
 func tanhBack(g, y *Tensor) *Tensor {
 	out := fromShape(y.shape)
-	gd, yd := g.data[:len(out.data)], y.data[:len(out.data)]
-	for i := range out.data {
-		out.data[i] = gd[i] * (1 - yd[i]*yd[i])
-	}
+	tanhBackInto(out.data, g.data, y.data)
 	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
 		r := make([]*Tensor, 2)
 		if need[0] {
@@ -105,6 +102,15 @@ func tanhBack(g, y *Tensor) *Tensor {
 		}
 		return r
 	}, g, y)
+}
+
+// tanhBackLoop is tanhBackInto without the vector kernel (and its
+// reference in the tests).
+func tanhBackLoop(out, g, y []float64) {
+	g, y = g[:len(out)], y[:len(out)]
+	for i := range out {
+		out[i] = g[i] * (1 - y[i]*y[i])
+	}
 }
 
 // mul3 returns s·a⊙b⊙c for tensors of one shape: one pass and one buffer
