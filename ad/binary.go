@@ -153,7 +153,7 @@ func binValues(k binKind, a, b *Tensor) *Tensor {
 	if !sameShape(a.shape, b.shape) {
 		shape = broadcastShape(binNames[k], a.shape, b.shape)
 	}
-	out := fromShape(shape)
+	out := filledLater(shape) // every branch below writes every entry
 	if sameShape(shape, a.shape) && sameShape(shape, b.shape) {
 		binLoop(k, out.data, a.data, b.data)
 		return out

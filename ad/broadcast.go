@@ -147,10 +147,17 @@ func SumTo(x *Tensor, shape ...int) *Tensor {
 		od[0] = s
 	} else if isSuffix(shape, x.shape) {
 		m := len(od)
-		for i := 0; i < len(xd); i += m {
-			row := xd[i : i+m]
-			for j, v := range row {
-				od[j] += v
+		if rows := len(xd) / m; haveGemmKernels && m >= 4 && rows > 0 {
+			// Column sums as the product of a row of ones with x: the
+			// kernels' FMA(1, v, s) rounds s + v once, as the loop
+			// below does, and they add the rows in the same order.
+			gemmKernel(1, m, rows, one[:], 0, 0, xd, m, od, nil)
+		} else {
+			for i := 0; i < len(xd); i += m {
+				row := xd[i : i+m]
+				for j, v := range row {
+					od[j] += v
+				}
 			}
 		}
 	} else {
@@ -173,6 +180,9 @@ func SumTo(x *Tensor, shape ...int) *Tensor {
 		return []*Tensor{BroadcastTo(g, ins[0].shape...)}
 	}, x)
 }
+
+// one is the row of ones SumTo multiplies by.
+var one = [1]float64{1}
 
 // isSuffix reports whether a equals the trailing dimensions of b, ignoring
 // leading ones of a.

@@ -35,3 +35,25 @@ func TestTanhBackKernel(t *testing.T) {
 		}
 	}
 }
+
+// TestSumToKernel checks that column sums through the product kernels
+// (SumTo to a trailing shape) equal the row-by-row loop bit for bit.
+func TestSumToKernel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 7))
+	for _, r := range []int{1, 2, 5, 50, 1151} {
+		for m := 1; m <= 21; m++ {
+			x := Randn(rng, r, m)
+			x.data[rng.IntN(len(x.data))] = math.Copysign(0, -1)
+			got := SumTo(x, m).Data()
+			prev := haveGemmKernels
+			haveGemmKernels = false
+			want := SumTo(x, m).Data()
+			haveGemmKernels = prev
+			for j, w := range want {
+				if math.Float64bits(got[j]) != math.Float64bits(w) {
+					t.Fatalf("r=%d m=%d: column %d sums to %v, the loop gives %v", r, m, j, got[j], w)
+				}
+			}
+		}
+	}
+}

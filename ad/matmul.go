@@ -30,7 +30,7 @@ func Affine(x, W, b *Tensor) *Tensor {
 	}
 	k, n := W.shape[0], W.shape[1]
 	shape := append(cloneInts(x.shape[:len(x.shape)-1]), n)
-	out := fromShape(shape)
+	out := filledLater(shape) // gemm sets every entry
 	rows := len(x.data) / max(k, 1)
 	if k == 0 {
 		rows = numel(shape) / max(n, 1)
@@ -139,7 +139,7 @@ func matmul(a, b *Tensor, tA, tB bool) *Tensor {
 		batch = bb
 	}
 	shape := append(cloneInts(batch), m, n)
-	out := fromShape(shape)
+	out := filledLater(shape) // gemm sets every entry
 	nb := numel(batch)
 	switch {
 	case len(bb) == 0 && !tA:

@@ -211,3 +211,9 @@ func split(shape []int, axis int) (outer, n, inner int) {
 func fromShape(shape []int) *Tensor {
 	return &Tensor{shape: shape, data: newBuf(numel(shape))}
 }
+
+// filledLater is fromShape for an operation that overwrites every entry
+// before anyone reads them: the buffer may hold old values.
+func filledLater(shape []int) *Tensor {
+	return &Tensor{shape: shape, data: newBufDirty(numel(shape))}
+}

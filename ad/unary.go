@@ -4,7 +4,7 @@ import "math"
 
 // mapValues applies f to every entry, unrecorded.
 func mapValues(x *Tensor, f func(float64) float64) *Tensor {
-	out := fromShape(x.shape)
+	out := filledLater(x.shape)
 	inHalves(len(x.data), len(x.data), func(lo, hi int) {
 		dst := out.data[lo:hi]
 		for i, v := range x.data[lo:hi] {
@@ -72,7 +72,7 @@ func Expm1(x *Tensor) *Tensor {
 
 // Tanh returns the hyperbolic tangent.
 func Tanh(x *Tensor) *Tensor {
-	out := fromShape(x.shape)
+	out := filledLater(x.shape)
 	tanhInto(out.data, x.data)
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{tanhBack(g, out)}
@@ -90,7 +90,7 @@ func tanhInto(dst, src []float64) {
 // tanhBack returns g ⊙ (1 − y²), the backward of y = tanh(x), as one
 // differentiable operation so that second-order passes stay cheap.
 func tanhBack(g, y *Tensor) *Tensor {
-	out := fromShape(y.shape)
+	out := filledLater(y.shape)
 	tanhBackInto(out.data, g.data, y.data)
 	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
 		r := make([]*Tensor, 2)
@@ -117,7 +117,7 @@ func tanhBackLoop(out, g, y []float64) {
 // where three multiplications would take three (the second-order term of
 // tanh's backward).
 func mul3(a, b, c *Tensor, s float64) *Tensor {
-	out := fromShape(a.shape)
+	out := filledLater(a.shape)
 	ad, bd, cd := a.data, b.data[:len(a.data)], c.data[:len(a.data)]
 	for i := range out.data {
 		out.data[i] = s * ad[i] * bd[i] * cd[i]
