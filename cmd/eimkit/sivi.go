@@ -255,8 +255,11 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 			w = sivi.SIVI{K: c.k}.SharedIntegrand(rng, p, q, x)
 		}
 		obj := ad.Mean(w)
-		opt.Step(ps, ad.Grad(ad.Neg(obj), ps...))
+		loss := ad.Neg(obj)
+		g := ad.Grad(loss, ps...)
 		v := obj.Item()
+		ad.Release(loss)
+		opt.Step(ps, g)
 		run.objectives = append(run.objectives, v)
 		avg = avg.add(v)
 		prog.advance(name, step+1, c.steps, avg.value())
