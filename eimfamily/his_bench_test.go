@@ -15,7 +15,8 @@ import (
 // N(0, I), energy MLP 2-20-20-1 tanh, Q MLP 2-20-20-4 tanh; the bound
 // (with the six ∇ₓU of the backward dynamics recorded), the gradient of
 // its negated batch mean with respect to every parameter (double
-// backpropagation through ∇ₓU) and an Adam step at 3·10⁻⁴. Drawing the
+// backpropagation through ∇ₓU), ad.Release of the step's buffers (as
+// eimkit's training loops do) and an Adam step at 3·10⁻⁴. Drawing the
 // batch is included, as in the reference.
 func BenchmarkHISTrainStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
