@@ -4,7 +4,6 @@ package ad
 
 import (
 	"fmt"
-	"unsafe"
 
 	"golang.org/x/sys/cpu"
 )
@@ -53,46 +52,48 @@ var colMask = [5][4]int64{
 // inHalves splits the rows. A non-nil bias (length n) is added to every
 // row after its sums, the rounding of a separate addition.
 func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c, bias []float64) {
-	if (m-1)*ai+(k-1)*ap >= len(a) || (k-1)*ldb+n > len(b) || m*n > len(c) || n > ldb || (bias != nil && len(bias) != n) {
+	if m < 1 || n < 1 || k < 1 || (m-1)*ai+(k-1)*ap >= len(a) || (k-1)*ldb+n > len(b) || m*n > len(c) || n > ldb || (bias != nil && len(bias) != n) {
 		panic(fmt.Sprintf("ad: internal: gemmKernel m=%d n=%d k=%d strides %d %d %d on lengths %d %d %d %d",
 			m, n, k, ai, ap, ldb, len(a), len(b), len(c), len(bias)))
 	}
-	pb := func(j int) *float64 {
+	const f = 8 // bytes per float64
+	biasAt := func(j int) *float64 {
 		if bias == nil {
 			return nil
 		}
 		return &bias[j]
 	}
-	const f = 8 // bytes per float64
+	// rows4 sets rows i … i+3 of c, rows1 row i.
+	rows4 := func(i int) {
+		pa, ci := &a[i*ai], c[i*n:]
+		j := 0
+		for ; j+8 <= n; j += 8 {
+			kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j))
+		}
+		for ; j < n; j += 4 {
+			kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j), &colMask[min(n-j, 4)])
+		}
+	}
+	rows1 := func(i int) {
+		pa, ci := &a[i*ai], c[i*n:]
+		j := 0
+		for ; j+8 <= n; j += 8 {
+			kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j))
+		}
+		for ; j < n; j += 4 {
+			kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j), &colMask[min(n-j, 4)])
+		}
+	}
 	tiles := (m + 3) / 4
 	inHalves(tiles, m*n*k/maddsPerEntry, func(lo, hi int) {
 		for i := lo * 4; i < min(hi*4, m); {
-			pa := unsafe.Pointer(&a[i*ai])
-			rows := 4
-			if i+4 > m {
-				rows = 1
+			if i+4 <= m {
+				rows4(i)
+				i += 4
+			} else {
+				rows1(i)
+				i++
 			}
-			for r := 0; r < rows; r++ {
-				pa := (*float64)(unsafe.Add(pa, r*ai*f))
-				ci := c[(i+r)*n:]
-				j := 0
-				if rows == 4 {
-					for ; j+8 <= n; j += 8 {
-						kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j))
-					}
-					for ; j < n; j += 4 {
-						kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j), &colMask[min(n-j, 4)])
-					}
-					break
-				}
-				for ; j+8 <= n; j += 8 {
-					kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j))
-				}
-				for ; j < n; j += 4 {
-					kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, pb(j), &colMask[min(n-j, 4)])
-				}
-			}
-			i += rows
 		}
 	})
 }
