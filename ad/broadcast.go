@@ -2,11 +2,13 @@ package ad
 
 import "fmt"
 
-// broadcastShape returns the NumPy broadcast of two shapes.
-func broadcastShape(op string, a, b []int) []int {
+// BroadcastShapes returns the NumPy broadcast of shapes a and b, and
+// whether they broadcast at all: trailing axes are matched, and an axis of
+// length 1 (or a missing one) stretches to the other's length.
+func BroadcastShapes(a, b []int) ([]int, bool) {
 	n := max(len(a), len(b))
 	out := make([]int, n)
-	for i := 0; i < n; i++ {
+	for i := range n {
 		da, db := 1, 1
 		if j := len(a) - n + i; j >= 0 {
 			da = a[j]
@@ -15,15 +17,23 @@ func broadcastShape(op string, a, b []int) []int {
 			db = b[j]
 		}
 		switch {
-		case da == db:
+		case da == db, db == 1:
 			out[i] = da
 		case da == 1:
 			out[i] = db
-		case db == 1:
-			out[i] = da
 		default:
-			panic(fmt.Sprintf("ad: %s: shapes %v and %v do not broadcast", op, a, b))
+			return nil, false
 		}
+	}
+	return out, true
+}
+
+// broadcastShape is BroadcastShapes for an operation: shapes that do not
+// broadcast are the caller's programming error.
+func broadcastShape(op string, a, b []int) []int {
+	out, ok := BroadcastShapes(a, b)
+	if !ok {
+		panic(fmt.Sprintf("ad: %s: shapes %v and %v do not broadcast", op, a, b))
 	}
 	return out
 }

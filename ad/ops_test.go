@@ -552,3 +552,22 @@ func ulpDiff(a, b float64) int64 {
 	}
 	return d
 }
+
+func TestBroadcastShapes(t *testing.T) {
+	for _, c := range []struct {
+		a, b, want []int
+		ok         bool
+	}{
+		{[]int{3, 4}, []int{4}, []int{3, 4}, true},
+		{[]int{3, 1}, []int{1, 4}, []int{3, 4}, true},
+		{[]int{2, 3, 4}, []int{3, 1}, []int{2, 3, 4}, true},
+		{nil, []int{5}, []int{5}, true},
+		{[]int{3}, []int{4}, nil, false},
+		{[]int{2, 3}, []int{3, 3}, nil, false},
+	} {
+		got, ok := ad.BroadcastShapes(c.a, c.b)
+		if ok != c.ok || !slices.Equal(got, c.want) {
+			t.Errorf("BroadcastShapes(%v, %v) = %v, %v; want %v, %v", c.a, c.b, got, ok, c.want, c.ok)
+		}
+	}
+}

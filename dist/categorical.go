@@ -114,7 +114,7 @@ func (c *Categorical) LogProbIndex(idx []int, sampleShape ...int) *ad.Tensor {
 // It panics if the shapes do not broadcast or an entry of x is not an
 // integer in [0, k).
 func (c *Categorical) LogProb(x *ad.Tensor) *ad.Tensor {
-	s, ok := broadcastShapes(x.Shape(), c.shape)
+	s, ok := ad.BroadcastShapes(x.Shape(), c.shape)
 	if !ok {
 		panic(fmt.Sprintf("dist: Categorical.LogProb: x shape %v does not broadcast with distribution shape %v", x.Shape(), c.shape))
 	}

@@ -55,31 +55,6 @@ type RSampleLogProber interface {
 // halfLog2Pi is ½ log 2π.
 var halfLog2Pi = 0.5 * math.Log(2*math.Pi)
 
-// broadcastShapes returns the NumPy broadcast of a and b, and whether they
-// broadcast.
-func broadcastShapes(a, b []int) ([]int, bool) {
-	n := max(len(a), len(b))
-	out := make([]int, n)
-	for i := range n {
-		da, db := 1, 1
-		if j := len(a) - n + i; j >= 0 {
-			da = a[j]
-		}
-		if j := len(b) - n + i; j >= 0 {
-			db = b[j]
-		}
-		switch {
-		case da == db, db == 1:
-			out[i] = da
-		case da == 1:
-			out[i] = db
-		default:
-			return nil, false
-		}
-	}
-	return out, true
-}
-
 // numel returns the number of entries of a tensor of the given shape.
 func numel(shape []int) int {
 	n := 1
@@ -122,7 +97,7 @@ func checkEventX(op string, x *ad.Tensor, shape []int) []int {
 	if len(xs) == 0 || xs[len(xs)-1] != d {
 		panic(fmt.Sprintf("dist: %s: x shape %v does not end in the event dimension %d of parameter shape %v", op, xs, d, shape))
 	}
-	bs, ok := broadcastShapes(xs, shape)
+	bs, ok := ad.BroadcastShapes(xs, shape)
 	if !ok {
 		panic(fmt.Sprintf("dist: %s: x shape %v does not broadcast with parameter shape %v", op, xs, shape))
 	}
@@ -133,7 +108,7 @@ func checkEventX(op string, x *ad.Tensor, shape []int) []int {
 // vector-valued distribution, panicking unless they broadcast to a shape
 // of rank at least 1 (the last axis is the event axis).
 func paramShape(op, na, nb string, a, b *ad.Tensor) []int {
-	s, ok := broadcastShapes(a.Shape(), b.Shape())
+	s, ok := ad.BroadcastShapes(a.Shape(), b.Shape())
 	if !ok {
 		panic(fmt.Sprintf("dist: %s: %s shape %v and %s shape %v do not broadcast", op, na, a.Shape(), nb, b.Shape()))
 	}

@@ -51,7 +51,7 @@ func newMixture(op string, logits *ad.Tensor, comp *Normal) *MixtureNormal {
 	if len(ls) == 0 || len(cs) < 2 || ls[len(ls)-1] != cs[len(cs)-2] || ls[len(ls)-1] == 0 {
 		panic(fmt.Sprintf("dist: %s: logits shape %v and component shape %v; want [..., m] and [..., m, d] with m ≥ 1", op, ls, cs))
 	}
-	b, ok := broadcastShapes(ls[:len(ls)-1], cs[:len(cs)-2])
+	b, ok := ad.BroadcastShapes(ls[:len(ls)-1], cs[:len(cs)-2])
 	if !ok {
 		panic(fmt.Sprintf("dist: %s: batch shapes of logits %v and components %v do not broadcast", op, ls, cs))
 	}

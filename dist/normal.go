@@ -128,7 +128,7 @@ func (n *Normal) Entropy() *ad.Tensor {
 // result has their broadcast shape without the last axis.
 // It panics otherwise.
 func (n *Normal) KL(q *Normal) *ad.Tensor {
-	s, ok := broadcastShapes(n.shape, q.shape)
+	s, ok := ad.BroadcastShapes(n.shape, q.shape)
 	if !ok || n.shape[len(n.shape)-1] != q.shape[len(q.shape)-1] {
 		panic(fmt.Sprintf("dist: Normal.KL: shapes %v and %v do not broadcast with a common event dimension", n.shape, q.shape))
 	}
