@@ -1,6 +1,9 @@
 package ad
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 type binKind int
 
@@ -150,21 +153,21 @@ func binPeriodic(k binKind, dst, x, p []float64, swap bool) {
 // binValues computes a op b with broadcasting, unrecorded.
 func binValues(k binKind, a, b *Tensor) *Tensor {
 	shape := a.shape
-	if !sameShape(a.shape, b.shape) {
+	if !slices.Equal(a.shape, b.shape) {
 		shape = broadcastShape(binNames[k], a.shape, b.shape)
 	}
 	out := filledLater(shape) // every branch below writes every entry
-	if sameShape(shape, a.shape) && sameShape(shape, b.shape) {
+	if slices.Equal(shape, a.shape) && slices.Equal(shape, b.shape) {
 		binLoop(k, out.data, a.data, b.data)
 		return out
 	}
 	ad, bd := a.data, b.data
 	switch {
-	case len(bd) == 1 && sameShape(shape, a.shape):
+	case len(bd) == 1 && slices.Equal(shape, a.shape):
 		binScalarR(k, out.data, ad, bd[0])
-	case len(ad) == 1 && sameShape(shape, b.shape):
+	case len(ad) == 1 && slices.Equal(shape, b.shape):
 		binScalarL(k, out.data, ad[0], bd)
-	case sameShape(shape, a.shape) && isSuffix(b.shape, shape):
+	case slices.Equal(shape, a.shape) && isSuffix(b.shape, shape):
 		m := len(bd)
 		if m < shortRow {
 			binPeriodic(k, out.data, ad, bd, false)
@@ -173,7 +176,7 @@ func binValues(k binKind, a, b *Tensor) *Tensor {
 		for i := 0; i < len(ad); i += m {
 			binLoop(k, out.data[i:i+m], ad[i:i+m], bd)
 		}
-	case sameShape(shape, b.shape) && isSuffix(a.shape, shape):
+	case slices.Equal(shape, b.shape) && isSuffix(a.shape, shape):
 		m := len(ad)
 		if m < shortRow {
 			binPeriodic(k, out.data, bd, ad, true)

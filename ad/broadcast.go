@@ -1,6 +1,9 @@
 package ad
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // BroadcastShapes returns the NumPy broadcast of shapes a and b, and
 // whether they broadcast at all: trailing axes are matched, and an axis of
@@ -101,11 +104,11 @@ func walkRows(out, strides []int, f func(i, off, n, stride int)) {
 // BroadcastTo returns x broadcast to shape by NumPy rules, as a new tensor.
 // It panics if x does not broadcast to shape.
 func BroadcastTo(x *Tensor, shape ...int) *Tensor {
-	if sameShape(x.shape, shape) {
+	if slices.Equal(x.shape, shape) {
 		return x
 	}
 	bs := broadcastShape("BroadcastTo", x.shape, shape)
-	if !sameShape(bs, shape) {
+	if !slices.Equal(bs, shape) {
 		panic(fmt.Sprintf("ad: BroadcastTo: shape %v does not broadcast to %v", x.shape, shape))
 	}
 	out := fromShape(cloneInts(shape))
@@ -140,11 +143,11 @@ func BroadcastTo(x *Tensor, shape ...int) *Tensor {
 // SumTo sums x over its broadcast axes so that the result has shape, the
 // adjoint of BroadcastTo. It panics if shape does not broadcast to x's shape.
 func SumTo(x *Tensor, shape ...int) *Tensor {
-	if sameShape(x.shape, shape) {
+	if slices.Equal(x.shape, shape) {
 		return x
 	}
 	bs := broadcastShape("SumTo", shape, x.shape)
-	if !sameShape(bs, x.shape) {
+	if !slices.Equal(bs, x.shape) {
 		panic(fmt.Sprintf("ad: SumTo: shape %v does not broadcast to %v", shape, x.shape))
 	}
 	out := fromShape(cloneInts(shape))
@@ -203,5 +206,5 @@ func isSuffix(a, b []int) bool {
 	if len(a) > len(b) {
 		return false
 	}
-	return sameShape(a, b[len(b)-len(a):])
+	return slices.Equal(a, b[len(b)-len(a):])
 }

@@ -1,6 +1,9 @@
 package ad
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // backwardFunc computes the vector–Jacobian products of one operation.
 // g is the gradient with respect to the output; ins and out are the
@@ -51,7 +54,7 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 			panic(fmt.Sprintf("ad: Grad: y has shape %v; want a single entry (use VJP with a seed)", y.shape))
 		}
 		seed = Full(1, y.shape...)
-	} else if !sameShape(seed.shape, y.shape) {
+	} else if !slices.Equal(seed.shape, y.shape) {
 		panic(fmt.Sprintf("ad: VJP: seed shape %v does not match y shape %v", seed.shape, y.shape))
 	}
 	if !create {
@@ -133,7 +136,7 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 				continue
 			}
 			gj := gs[j]
-			if !sameShape(gj.shape, in.shape) {
+			if !slices.Equal(gj.shape, in.shape) {
 				panic(fmt.Sprintf("ad: internal: gradient shape %v for input shape %v", gj.shape, in.shape))
 			}
 			if rec != nil {

@@ -2,6 +2,7 @@ package ad
 
 import (
 	"fmt"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -131,7 +132,7 @@ func matmul(a, b *Tensor, tA, tB bool) *Tensor {
 	}
 	m, k, ba := mdims(a, tA)
 	k2, n, bb := mdims(b, tB)
-	if k != k2 || (len(ba) > 0 && len(bb) > 0 && !sameShape(ba, bb)) {
+	if k != k2 || (len(ba) > 0 && len(bb) > 0 && !slices.Equal(ba, bb)) {
 		panic(fmt.Sprintf("ad: MatMul: shapes %v and %v (transposed %v, %v) do not agree", a.shape, b.shape, tA, tB))
 	}
 	batch := ba

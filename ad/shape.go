@@ -31,7 +31,7 @@ func Reshape(x *Tensor, shape ...int) *Tensor {
 	if numel(shape) != len(x.data) {
 		panic(fmt.Sprintf("ad: Reshape: cannot reshape %v to %v", x.shape, shape))
 	}
-	if sameShape(shape, x.shape) {
+	if slices.Equal(shape, x.shape) {
 		return x
 	}
 	out := &Tensor{shape: shape, data: x.data}
@@ -188,7 +188,7 @@ func Stack(axis int, xs ...*Tensor) *Tensor {
 		panic("ad: Stack: no tensors")
 	}
 	for _, x := range xs {
-		if !sameShape(x.shape, xs[0].shape) {
+		if !slices.Equal(x.shape, xs[0].shape) {
 			panic(fmt.Sprintf("ad: Stack: shapes %v and %v differ", xs[0].shape, x.shape))
 		}
 	}

@@ -170,18 +170,6 @@ func cloneInts(s []int) []int {
 	return append([]int(nil), s...)
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // normAxis maps a possibly negative axis into [0, rank).
 func normAxis(op string, axis, rank int) int {
 	a := axis

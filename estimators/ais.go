@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/eimkit/eimkit/ad"
 )
@@ -80,7 +81,7 @@ func (k MH) Step(rng *rand.Rand, logp LogDensity, x *ad.Tensor) (*ad.Tensor, Ker
 	x = x.Detach()
 	xp, lr := prop.Propose(rng, x)
 	xp = xp.Detach()
-	if !sameShape(xp.Shape(), x.Shape()) || (lr != nil && len(lr) != n) {
+	if !slices.Equal(xp.Shape(), x.Shape()) || (lr != nil && len(lr) != n) {
 		panic(fmt.Sprintf("estimators: MH.Step: proposal of shape %v with %d corrections for x of shape %v", xp.Shape(), len(lr), x.Shape()))
 	}
 	lp0 := evalLogDensity("MH.Step", logp, x, n)
@@ -205,18 +206,6 @@ func evalLogDensity(who string, logp LogDensity, x *ad.Tensor, n int) []float64 
 		panic(fmt.Sprintf("estimators: %s: log density of shape %v for x of shape %v, want [%d]", who, y.Shape(), x.Shape(), n))
 	}
 	return y.Detach().Data()
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // AIS is annealed importance sampling (Neal 2001, "Annealed importance

@@ -2,6 +2,7 @@ package estimators
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/eimkit/eimkit/ad"
 )
@@ -142,7 +143,7 @@ func IWAESurrogate(e GradientEstimator, t IWAETerms) *ad.Tensor {
 		name string
 		x    *ad.Tensor
 	}{{"LogQ", t.LogQ}, {"LogQStopped", t.LogQStopped}, {"LogPStoppedZ", t.LogPStoppedZ}} {
-		if f.x != nil && !sameShape(f.x.Shape(), t.LogP.Shape()) {
+		if f.x != nil && !slices.Equal(f.x.Shape(), t.LogP.Shape()) {
 			panic(fmt.Sprintf("estimators: IWAESurrogate: %s shape %v and LogP shape %v, want both [K, n]", f.name, f.x.Shape(), t.LogP.Shape()))
 		}
 	}

@@ -2,6 +2,7 @@ package estimators
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/eimkit/eimkit/ad"
 )
@@ -68,7 +69,7 @@ func InfoNCE(scores *ad.Tensor) *ad.Tensor {
 //
 // It panics if s and logNoise are not both [K, n] with K ≥ 1.
 func RankingNCE(s, logNoise *ad.Tensor) *ad.Tensor {
-	if s.Rank() != 2 || !sameShape(s.Shape(), logNoise.Shape()) || s.Dim(0) < 1 {
+	if s.Rank() != 2 || !slices.Equal(s.Shape(), logNoise.Shape()) || s.Dim(0) < 1 {
 		panic(fmt.Sprintf("estimators: RankingNCE: s shape %v and logNoise shape %v, want both [K, n] with K ≥ 1", s.Shape(), logNoise.Shape()))
 	}
 	sbar := ad.Sub(s, logNoise)

@@ -3,6 +3,7 @@ package estimators
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/eimkit/eimkit/ad"
 )
@@ -44,7 +45,7 @@ import (
 // It panics if logw and logq are not both [K, n] with K ≥ 2 (the
 // leave-one-out baseline needs two draws).
 func VIMCO(logw, logq *ad.Tensor) *ad.Tensor {
-	if logw.Rank() != 2 || !sameShape(logw.Shape(), logq.Shape()) || logw.Dim(0) < 2 {
+	if logw.Rank() != 2 || !slices.Equal(logw.Shape(), logq.Shape()) || logw.Dim(0) < 2 {
 		panic(fmt.Sprintf("estimators: VIMCO: logw shape %v and logq shape %v, want both [K, n] with K ≥ 2", logw.Shape(), logq.Shape()))
 	}
 	K, n := logw.Dim(0), logw.Dim(1)
