@@ -63,35 +63,27 @@ func gemmKernel(m, n, k int, a []float64, ai, ap int, b []float64, ldb int, c, b
 		}
 		return &bias[j]
 	}
-	// rows4 sets rows i … i+3 of c, rows1 row i.
-	rows4 := func(i int) {
+	// rows sets the rows of c from i that kern8 and kern4 compute (four
+	// rows, or one), in tiles of eight columns and then four.
+	rows := func(i int, kern8 func(int, *float64, int, int, *float64, int, *float64, int, *float64),
+		kern4 func(int, *float64, int, int, *float64, int, *float64, int, *float64, *[4]int64)) {
 		pa, ci := &a[i*ai], c[i*n:]
 		j := 0
 		for ; j+8 <= n; j += 8 {
-			kern4x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j))
+			kern8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j))
 		}
 		for ; j < n; j += 4 {
-			kern4x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j), &colMask[min(n-j, 4)])
-		}
-	}
-	rows1 := func(i int) {
-		pa, ci := &a[i*ai], c[i*n:]
-		j := 0
-		for ; j+8 <= n; j += 8 {
-			kern1x8(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j))
-		}
-		for ; j < n; j += 4 {
-			kern1x4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j), &colMask[min(n-j, 4)])
+			kern4(k, pa, ai*f, ap*f, &b[j], ldb*f, &ci[j], n*f, biasAt(j), &colMask[min(n-j, 4)])
 		}
 	}
 	tiles := (m + 3) / 4
 	inHalves(tiles, m*n*k/maddsPerEntry, func(lo, hi int) {
 		for i := lo * 4; i < min(hi*4, m); {
 			if i+4 <= m {
-				rows4(i)
+				rows(i, kern4x8, kern4x4)
 				i += 4
 			} else {
-				rows1(i)
+				rows(i, kern1x8, kern1x4)
 				i++
 			}
 		}

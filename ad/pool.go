@@ -22,14 +22,23 @@ func poolFor(n int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
+// pooled returns a recycled slice of length n, or nil when none is free.
+// Its contents are whatever its last user left.
+func pooled(n int) []float64 {
+	if n < poolMin {
+		return nil
+	}
+	if v := poolFor(n).Get(); v != nil {
+		return *v.(*[]float64)
+	}
+	return nil
+}
+
 // newBuf returns a zeroed slice of length n, recycled when one is free.
 func newBuf(n int) []float64 {
-	if n >= poolMin {
-		if v := poolFor(n).Get(); v != nil {
-			b := *v.(*[]float64)
-			clear(b)
-			return b
-		}
+	if b := pooled(n); b != nil {
+		clear(b)
+		return b
 	}
 	return make([]float64, n)
 }
@@ -38,10 +47,8 @@ func newBuf(n int) []float64 {
 // output: a recycled buffer is returned as it is, without clearing (which
 // was 5–9% of a training step).
 func newBufDirty(n int) []float64 {
-	if n >= poolMin {
-		if v := poolFor(n).Get(); v != nil {
-			return *v.(*[]float64)
-		}
+	if b := pooled(n); b != nil {
+		return b
 	}
 	return make([]float64, n)
 }
