@@ -23,10 +23,11 @@ package ad
 //
 // What is released: the outputs of recorded operations reachable from ys,
 // including the recorded gradients of GradGraph. What is kept: leaves
-// (parameters, tensors marked with RequireGrad), constants (tensors made
-// with New, Zeros and the like, which may be the caller's memory), and any
-// output that shares its buffer with one of those (a Reshape of a
-// parameter). The caller must not hold on to a computed tensor of the
+// (parameters, tensors marked with RequireGrad), whose buffers a recorded
+// output can share (a Reshape of a parameter), and constants (tensors
+// made with New, Zeros and the like, which may be the caller's memory):
+// those are never outputs of recorded operations, and the only operations
+// that share buffers (Reshape, Detach) record nothing for a constant. The caller must not hold on to a computed tensor of the
 // graph, nor a Detach or Reshape of one, nor reuse one in a later graph
 // (computing a tensor once and feeding it to many steps): all of those
 // are released with it.
@@ -39,30 +40,27 @@ func Release(ys ...*Tensor) {
 			nodes = append(nodes, y.node)
 		}
 	}
-	keep := map[*float64]bool{}
+	// skip holds the buffers not to free: the leaves', and those freed
+	// already (a Reshape shares its input's).
+	skip := map[*float64]bool{}
 	for i := 0; i < len(nodes); i++ {
 		n := nodes[i]
 		if n.back == nil {
-			keep[bufKey(n.out)] = true
+			skip[bufKey(n.out)] = true
 		}
 		for _, in := range n.inputs {
-			switch {
-			case in.node == nil:
-				keep[bufKey(in)] = true
-			case !seen[in.node]:
+			if in.node != nil && !seen[in.node] {
 				seen[in.node] = true
 				nodes = append(nodes, in.node)
 			}
 		}
 	}
-	delete(keep, nil)
-	freed := map[*float64]bool{}
 	for _, n := range nodes {
 		if n.back == nil {
 			continue
 		}
-		if k := bufKey(n.out); k != nil && !keep[k] && !freed[k] {
-			freed[k] = true
+		if k := bufKey(n.out); k != nil && !skip[k] {
+			skip[k] = true
 			freeBuf(n.out.data)
 		}
 		n.out.data = nil

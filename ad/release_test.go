@@ -17,7 +17,8 @@ func TestReleaseKeepsLeavesAndConstants(t *testing.T) {
 	Wv := Reshape(W, 1600) // a recorded view of a parameter
 	h := AffineTanh(x, W, Zeros(40).RequireGrad())
 	gx := GradGraph(Sum(h), W)[0] // recorded gradient, part of the graph below
-	y := Add(Sum(Mul(h, h)), Add(Sum(gx), Sum(Wv)))
+	hv := Reshape(h, 64*40) // a recorded view: its buffer is h's
+	y := Add(Add(Sum(Mul(h, h)), Sum(hv)), Add(Sum(gx), Sum(Wv)))
 	wantW := slices.Clone(W.Data())
 	wantX := slices.Clone(x.Data())
 	g := Grad(y, W)[0]
@@ -26,10 +27,14 @@ func TestReleaseKeepsLeavesAndConstants(t *testing.T) {
 	// Operations of the same sizes now take the released buffers (and
 	// would overwrite anything released by mistake); a recycled buffer
 	// comes back zeroed.
+	live := map[*float64]bool{} // a buffer freed twice would be handed out twice
 	for range 64 {
-		AddScalar(x, 1)
-		AddScalar(W.Detach(), 1)
-		AddScalar(g, 1)
+		for _, o := range []*Tensor{AddScalar(x, 1), AddScalar(W.Detach(), 1), AddScalar(g, 1)} {
+			if live[&o.data[0]] {
+				t.Fatal("Release handed one buffer back twice")
+			}
+			live[&o.data[0]] = true
+		}
 	}
 	for _, n := range []int{1600, 64 * 40} {
 		if b := newBuf(n); slices.ContainsFunc(b, func(v float64) bool { return v != 0 }) {
@@ -45,7 +50,7 @@ func TestReleaseKeepsLeavesAndConstants(t *testing.T) {
 	if !slices.Equal(g.Data(), wantG) {
 		t.Fatal("Release changed a gradient returned by Grad")
 	}
-	for name, c := range map[string]*Tensor{"h": h, "gx": gx, "y": y, "Wv": Wv} {
+	for name, c := range map[string]*Tensor{"h": h, "hv": hv, "gx": gx, "y": y, "Wv": Wv} {
 		if c.Data() != nil {
 			t.Errorf("%s still has its buffer after Release", name)
 		}
