@@ -17,7 +17,7 @@ func TestReleaseKeepsLeavesAndConstants(t *testing.T) {
 	Wv := Reshape(W, 1600) // a recorded view of a parameter
 	h := AffineTanh(x, W, Zeros(40).RequireGrad())
 	gx := GradGraph(Sum(h), W)[0] // recorded gradient, part of the graph below
-	hv := Reshape(h, 64*40) // a recorded view: its buffer is h's
+	hv := Reshape(h, 64*40)       // a recorded view: its buffer is h's
 	y := Add(Add(Sum(Mul(h, h)), Sum(hv)), Add(Sum(gx), Sum(Wv)))
 	wantW := slices.Clone(W.Data())
 	wantX := slices.Clone(x.Data())
