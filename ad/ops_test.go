@@ -206,16 +206,6 @@ func TestUnaryValues(t *testing.T) {
 			}
 		}
 	}
-	// Tanh runs a vector kernel on amd64 (tanh_amd64.s), accurate to 1.4
-	// ulp as math.Tanh is (tanh_test.go checks both against a 200-bit
-	// reference), so the two agree to 2 ulp rather than bitwise.
-	y := ad.Tanh(x)
-	for i, v := range x.Data() {
-		if d := ulpDiff(y.Data()[i], math.Tanh(v)); d > 2 {
-			t.Errorf("Tanh(%v) = %v, %d ulp from math.Tanh's %v", v, y.Data()[i], d, math.Tanh(v))
-			break
-		}
-	}
 	// tol: the stable and naive formulas differ by a few roundings.
 	const tol = 8 * eps
 	close := []struct {
@@ -539,18 +529,6 @@ func TestLogSumExpValues(t *testing.T) {
 	// +Inf: the value is +Inf (the sum diverges), never NaN.
 	wantTensor(t, "LogSumExp(+Inf)", ad.LogSumExp(t1(sh(3), 1, inf, -inf), 0), ad.Scalar(inf))
 	wantTensor(t, "LogMeanExp(+Inf)", ad.LogMeanExp(t1(sh(2), inf, inf), 0), ad.Scalar(inf))
-}
-
-// ulpDiff is the number of float64 values between a and b of one sign.
-func ulpDiff(a, b float64) int64 {
-	d := int64(math.Float64bits(a)) - int64(math.Float64bits(b))
-	if math.Signbit(a) != math.Signbit(b) {
-		return math.MaxInt64
-	}
-	if d < 0 {
-		d = -d
-	}
-	return d
 }
 
 func TestBroadcastShapes(t *testing.T) {

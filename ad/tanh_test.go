@@ -444,3 +444,20 @@ func BenchmarkTanhMath(b *testing.B) {
 	}
 	tanhBenchReport(b, iters)
 }
+
+// TestTanhOp checks the Tanh operation, split between two goroutines
+// above 8192 entries, against tanhVec one value at a time, bit for bit
+// (tanhVec's accuracy is what the tests above check).
+func TestTanhOp(t *testing.T) {
+	r := tanhTRand()
+	x := make([]float64, 1<<13+1001)
+	for i := range x {
+		x[i] = 3 * r.NormFloat64()
+	}
+	y := Tanh(New(x, len(x))).Data()
+	for i, v := range x {
+		if got, want := y[i], tanhTOne(v); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("Tanh(%v) = %v, tanhVec gives %v", v, got, want)
+		}
+	}
+}
