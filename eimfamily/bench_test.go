@@ -21,17 +21,28 @@ func BenchmarkSNISTrainStep(b *testing.B) {
 	const K, batch = 1024, 128
 	rng := rand.New(rand.NewPCG(1, 2))
 	m := &SNIS{Proposal: NewStdNormal(2, 1), Energy: NewMLPEnergy(rng, 2, 0, 20, 20), K: K}
-	target := data.NineGaussians()
 	opt := &nn.Adam{LR: 3e-4}
 	ps := m.Params()
+	bound := func(rng *rand.Rand, x *ad.Tensor) *ad.Tensor { return m.Bound(rng, nil, x) }
+	target := data.NineGaussians()
 	b.ReportAllocs()
 	for b.Loop() {
-		xs := make([]float64, 2*batch)
-		target.Sample(rng, xs)
-		x := ad.New(xs, batch, 2)
-		loss := ad.Neg(ad.Mean(m.Bound(rng, nil, x)))
-		g := ad.Grad(loss, ps...)
-		ad.Release(loss)
-		opt.Step(ps, g)
+		trainStep(rng, target, batch, ps, opt, bound, true)
 	}
+}
+
+// trainStep is one training step as eimkit's training loops take it:
+// a batch of target, the negated batch mean of bound as the loss, its
+// gradient, the step's buffers handed back with ad.Release (if release),
+// and an Adam step.
+func trainStep(rng *rand.Rand, target data.Target, batch int, ps []*ad.Tensor, opt *nn.Adam,
+	bound func(*rand.Rand, *ad.Tensor) *ad.Tensor, release bool) {
+	xs := make([]float64, 2*batch)
+	target.Sample(rng, xs)
+	loss := ad.Neg(ad.Mean(bound(rng, ad.New(xs, batch, 2))))
+	g := ad.Grad(loss, ps...)
+	if release {
+		ad.Release(loss)
+	}
+	opt.Step(ps, g)
 }

@@ -20,19 +20,13 @@ import (
 // batch is included, as in the reference.
 func BenchmarkHISTrainStep(b *testing.B) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	target := data.NineGaussians()
 	h := NewHIS(rng, NewStdNormal(2, 1), NewMLPEnergy(rng, 2, 0, 20, 20), 5, 0, 20, 20)
 	params := h.Params()
 	opt := &nn.Adam{LR: 3e-4}
-	const batch = 128
+	bound := func(rng *rand.Rand, x *ad.Tensor) *ad.Tensor { return h.Bound(rng, nil, x) }
+	target := data.NineGaussians()
 	b.ReportAllocs()
 	for b.Loop() {
-		buf := make([]float64, 2*batch)
-		target.Sample(rng, buf)
-		x := ad.New(buf, batch, 2)
-		loss := ad.Neg(ad.Mean(h.Bound(rng, nil, x)))
-		g := ad.Grad(loss, params...)
-		ad.Release(loss)
-		opt.Step(params, g)
+		trainStep(rng, target, 128, params, opt, bound, true)
 	}
 }

@@ -52,14 +52,7 @@ func TestReleaseKeepsTraining(t *testing.T) {
 			ps := m.params()
 			opt := &nn.Adam{LR: 1e-2}
 			for range steps {
-				xs := make([]float64, 2*batch)
-				target.Sample(rng, xs)
-				loss := ad.Neg(ad.Mean(m.loss(rng, ad.New(xs, batch, 2))))
-				g := ad.Grad(loss, ps...)
-				if release {
-					ad.Release(loss)
-				}
-				opt.Step(ps, g)
+				trainStep(rng, target, batch, ps, opt, m.loss, release)
 			}
 			return ps
 		}
