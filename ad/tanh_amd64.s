@@ -156,131 +156,63 @@ DATA tanhmask<>+48(SB)/8, $0
 DATA tanhmask<>+56(SB)/8, $0
 GLOBL tanhmask<>(SB), RODATA|NOPTR, $64
 
+// CONST4 stores v at off, off+8, off+16 and off+24 of tanhconst.
+#define CONST4(off, v) \
+	DATA tanhconst<>+(off)(SB)/8, v \
+	DATA tanhconst<>+(off+8)(SB)/8, v \
+	DATA tanhconst<>+(off+16)(SB)/8, v \
+	DATA tanhconst<>+(off+24)(SB)/8, v
+
 // Constants, each replicated to 32 bytes so they can be used directly as
 // 256-bit memory operands.
 // K_ABS = abs mask
-DATA tanhconst<>+0(SB)/8, $0x7fffffffffffffff
-DATA tanhconst<>+8(SB)/8, $0x7fffffffffffffff
-DATA tanhconst<>+16(SB)/8, $0x7fffffffffffffff
-DATA tanhconst<>+24(SB)/8, $0x7fffffffffffffff
+CONST4(0, $0x7fffffffffffffff)
 // K_THRESH = 0.625
-DATA tanhconst<>+32(SB)/8, $0x3fe4000000000000
-DATA tanhconst<>+40(SB)/8, $0x3fe4000000000000
-DATA tanhconst<>+48(SB)/8, $0x3fe4000000000000
-DATA tanhconst<>+56(SB)/8, $0x3fe4000000000000
+CONST4(32, $0x3fe4000000000000)
 // K_P0 = -0.96439917942505227
-DATA tanhconst<>+64(SB)/8, $0xbfeedc5baafd6f4b
-DATA tanhconst<>+72(SB)/8, $0xbfeedc5baafd6f4b
-DATA tanhconst<>+80(SB)/8, $0xbfeedc5baafd6f4b
-DATA tanhconst<>+88(SB)/8, $0xbfeedc5baafd6f4b
+CONST4(64, $0xbfeedc5baafd6f4b)
 // K_P1 = -99.287723100191855
-DATA tanhconst<>+96(SB)/8, $0xc058d26a0e26682d
-DATA tanhconst<>+104(SB)/8, $0xc058d26a0e26682d
-DATA tanhconst<>+112(SB)/8, $0xc058d26a0e26682d
-DATA tanhconst<>+120(SB)/8, $0xc058d26a0e26682d
+CONST4(96, $0xc058d26a0e26682d)
 // K_P2 = -1614.6876844170845
-DATA tanhconst<>+128(SB)/8, $0xc0993ac030580563
-DATA tanhconst<>+136(SB)/8, $0xc0993ac030580563
-DATA tanhconst<>+144(SB)/8, $0xc0993ac030580563
-DATA tanhconst<>+152(SB)/8, $0xc0993ac030580563
+CONST4(128, $0xc0993ac030580563)
 // K_Q0 = 112.81167849163293
-DATA tanhconst<>+160(SB)/8, $0x405c33f28a581b86
-DATA tanhconst<>+168(SB)/8, $0x405c33f28a581b86
-DATA tanhconst<>+176(SB)/8, $0x405c33f28a581b86
-DATA tanhconst<>+184(SB)/8, $0x405c33f28a581b86
+CONST4(160, $0x405c33f28a581b86)
 // K_Q1 = 2235.4883906010045
-DATA tanhconst<>+192(SB)/8, $0x40a176fa0e5535fa
-DATA tanhconst<>+200(SB)/8, $0x40a176fa0e5535fa
-DATA tanhconst<>+208(SB)/8, $0x40a176fa0e5535fa
-DATA tanhconst<>+216(SB)/8, $0x40a176fa0e5535fa
+CONST4(192, $0x40a176fa0e5535fa)
 // K_Q2 = 4844.063053251255
-DATA tanhconst<>+224(SB)/8, $0x40b2ec102442040c
-DATA tanhconst<>+232(SB)/8, $0x40b2ec102442040c
-DATA tanhconst<>+240(SB)/8, $0x40b2ec102442040c
-DATA tanhconst<>+248(SB)/8, $0x40b2ec102442040c
+CONST4(224, $0x40b2ec102442040c)
 // K_YMAX = 44
-DATA tanhconst<>+256(SB)/8, $0x4046000000000000
-DATA tanhconst<>+264(SB)/8, $0x4046000000000000
-DATA tanhconst<>+272(SB)/8, $0x4046000000000000
-DATA tanhconst<>+280(SB)/8, $0x4046000000000000
+CONST4(256, $0x4046000000000000)
 // K_LOG2E = 1.4426950408889634
-DATA tanhconst<>+288(SB)/8, $0x3ff71547652b82fe
-DATA tanhconst<>+296(SB)/8, $0x3ff71547652b82fe
-DATA tanhconst<>+304(SB)/8, $0x3ff71547652b82fe
-DATA tanhconst<>+312(SB)/8, $0x3ff71547652b82fe
+CONST4(288, $0x3ff71547652b82fe)
 // K_SHIFT = 6755399441055744
-DATA tanhconst<>+320(SB)/8, $0x4338000000000000
-DATA tanhconst<>+328(SB)/8, $0x4338000000000000
-DATA tanhconst<>+336(SB)/8, $0x4338000000000000
-DATA tanhconst<>+344(SB)/8, $0x4338000000000000
+CONST4(320, $0x4338000000000000)
 // K_LN2HI = 0.69314718036912382
-DATA tanhconst<>+352(SB)/8, $0x3fe62e42fee00000
-DATA tanhconst<>+360(SB)/8, $0x3fe62e42fee00000
-DATA tanhconst<>+368(SB)/8, $0x3fe62e42fee00000
-DATA tanhconst<>+376(SB)/8, $0x3fe62e42fee00000
+CONST4(352, $0x3fe62e42fee00000)
 // K_LN2LO = 1.9082149292705877e-10
-DATA tanhconst<>+384(SB)/8, $0x3dea39ef35793c76
-DATA tanhconst<>+392(SB)/8, $0x3dea39ef35793c76
-DATA tanhconst<>+400(SB)/8, $0x3dea39ef35793c76
-DATA tanhconst<>+408(SB)/8, $0x3dea39ef35793c76
+CONST4(384, $0x3dea39ef35793c76)
 // K_G0 = 0.50000000000000011
-DATA tanhconst<>+416(SB)/8, $0x3fe0000000000001
-DATA tanhconst<>+424(SB)/8, $0x3fe0000000000001
-DATA tanhconst<>+432(SB)/8, $0x3fe0000000000001
-DATA tanhconst<>+440(SB)/8, $0x3fe0000000000001
+CONST4(416, $0x3fe0000000000001)
 // K_G1 = 0.16666666666666669
-DATA tanhconst<>+448(SB)/8, $0x3fc5555555555556
-DATA tanhconst<>+456(SB)/8, $0x3fc5555555555556
-DATA tanhconst<>+464(SB)/8, $0x3fc5555555555556
-DATA tanhconst<>+472(SB)/8, $0x3fc5555555555556
+CONST4(448, $0x3fc5555555555556)
 // K_G2 = 0.041666666666624136
-DATA tanhconst<>+480(SB)/8, $0x3fa5555555553d64
-DATA tanhconst<>+488(SB)/8, $0x3fa5555555553d64
-DATA tanhconst<>+496(SB)/8, $0x3fa5555555553d64
-DATA tanhconst<>+504(SB)/8, $0x3fa5555555553d64
+CONST4(480, $0x3fa5555555553d64)
 // K_G3 = 0.0083333333333300633
-DATA tanhconst<>+512(SB)/8, $0x3f811111111109b4
-DATA tanhconst<>+520(SB)/8, $0x3f811111111109b4
-DATA tanhconst<>+528(SB)/8, $0x3f811111111109b4
-DATA tanhconst<>+536(SB)/8, $0x3f811111111109b4
+CONST4(512, $0x3f811111111109b4)
 // K_G4 = 0.001388888891720967
-DATA tanhconst<>+544(SB)/8, $0x3f56c16c1788b646
-DATA tanhconst<>+552(SB)/8, $0x3f56c16c1788b646
-DATA tanhconst<>+560(SB)/8, $0x3f56c16c1788b646
-DATA tanhconst<>+568(SB)/8, $0x3f56c16c1788b646
+CONST4(544, $0x3f56c16c1788b646)
 // K_G5 = 0.00019841269863050506
-DATA tanhconst<>+576(SB)/8, $0x3f2a01a01a7c3d59
-DATA tanhconst<>+584(SB)/8, $0x3f2a01a01a7c3d59
-DATA tanhconst<>+592(SB)/8, $0x3f2a01a01a7c3d59
-DATA tanhconst<>+600(SB)/8, $0x3f2a01a01a7c3d59
+CONST4(576, $0x3f2a01a01a7c3d59)
 // K_G6 = 2.4801521302241082e-05
-DATA tanhconst<>+608(SB)/8, $0x3efa019b90eefe8e
-DATA tanhconst<>+616(SB)/8, $0x3efa019b90eefe8e
-DATA tanhconst<>+624(SB)/8, $0x3efa019b90eefe8e
-DATA tanhconst<>+632(SB)/8, $0x3efa019b90eefe8e
+CONST4(608, $0x3efa019b90eefe8e)
 // K_G7 = 2.7557268464831627e-06
-DATA tanhconst<>+640(SB)/8, $0x3ec71de0daf7a6cc
-DATA tanhconst<>+648(SB)/8, $0x3ec71de0daf7a6cc
-DATA tanhconst<>+656(SB)/8, $0x3ec71de0daf7a6cc
-DATA tanhconst<>+664(SB)/8, $0x3ec71de0daf7a6cc
+CONST4(640, $0x3ec71de0daf7a6cc)
 // K_G8 = 2.7620085455018414e-07
-DATA tanhconst<>+672(SB)/8, $0x3e92891834686c7e
-DATA tanhconst<>+680(SB)/8, $0x3e92891834686c7e
-DATA tanhconst<>+688(SB)/8, $0x3e92891834686c7e
-DATA tanhconst<>+696(SB)/8, $0x3e92891834686c7e
+CONST4(672, $0x3e92891834686c7e)
 // K_G9 = 2.5100383195867021e-08
-DATA tanhconst<>+704(SB)/8, $0x3e5af38a71a18cb9
-DATA tanhconst<>+712(SB)/8, $0x3e5af38a71a18cb9
-DATA tanhconst<>+720(SB)/8, $0x3e5af38a71a18cb9
-DATA tanhconst<>+728(SB)/8, $0x3e5af38a71a18cb9
+CONST4(704, $0x3e5af38a71a18cb9)
 // K_ONE = 1
-DATA tanhconst<>+736(SB)/8, $0x3ff0000000000000
-DATA tanhconst<>+744(SB)/8, $0x3ff0000000000000
-DATA tanhconst<>+752(SB)/8, $0x3ff0000000000000
-DATA tanhconst<>+760(SB)/8, $0x3ff0000000000000
+CONST4(736, $0x3ff0000000000000)
 // K_NEGTWO = -2
-DATA tanhconst<>+768(SB)/8, $0xc000000000000000
-DATA tanhconst<>+776(SB)/8, $0xc000000000000000
-DATA tanhconst<>+784(SB)/8, $0xc000000000000000
-DATA tanhconst<>+792(SB)/8, $0xc000000000000000
+CONST4(768, $0xc000000000000000)
 GLOBL tanhconst<>(SB), RODATA|NOPTR, $800
