@@ -9,6 +9,7 @@ import (
 	"github.com/eimkit/eimkit/avvi"
 	"github.com/eimkit/eimkit/eimfamily"
 	"github.com/eimkit/eimkit/iwae"
+	"github.com/eimkit/eimkit/refmodel"
 )
 
 // IWAE_K on the conjugate model z ~ N(0, 1), x | z ~ N(z, 0.5) at x = 1.5,
@@ -16,7 +17,7 @@ import (
 // toward log p(x) = log N(1.5; 0, 1.5) ≈ −1.8717. Assembled computes the
 // same numbers as avvi's Eq. 4 with the SNIS family and Eq. 6.
 func Example() {
-	p := newConjugate(1, math.Sqrt(0.5))
+	p := refmodel.NewConjugate(1, math.Sqrt(0.5))
 	qt := eimfamily.NewStdNormal(1, 1) // q̃(z | x) = p(z)
 	x := ad.New([]float64{1.5}, 1, 1)
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -24,7 +25,7 @@ func Example() {
 		e := avvi.Summarize(iwae.IWAE{K: k}.Integrands(rng, p, qt, x, 2000).Detach())
 		fmt.Printf("K = %3d: %.3f ± %.3f\n", k, e.Mean[0], e.StdErr[0])
 	}
-	fmt.Printf("log p(x) = %.4f\n", p.logEvidence(x)[0])
+	fmt.Printf("log p(x) = %.4f\n", p.LogEvidence(x)[0])
 	// Output:
 	// K =   1: -3.683 ± 0.072
 	// K =  10: -1.962 ± 0.010

@@ -14,6 +14,7 @@ import (
 	"github.com/eimkit/eimkit/dist"
 	"github.com/eimkit/eimkit/eimfamily"
 	"github.com/eimkit/eimkit/iwae"
+	"github.com/eimkit/eimkit/refmodel"
 )
 
 const (
@@ -33,37 +34,9 @@ const (
 
 func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15)) }
 
-// conjugate is the model z ~ N(0, I), x | z ~ N(z, σ² I) in d dimensions,
-// with log σ a learnable tensor [d]. Its evidence is closed form:
-// x ~ N(0, (1 + σ²) I).
-type conjugate struct {
-	logSigma *ad.Tensor
-}
-
-func newConjugate(d int, sigma float64) conjugate {
-	return conjugate{logSigma: ad.Full(math.Log(sigma), d).RequireGrad()}
-}
-
-func (m conjugate) LogJoint(x, z *ad.Tensor) *ad.Tensor {
-	d := m.logSigma.Len()
-	prior := dist.NewNormal(ad.Zeros(d), ad.Ones(d)).LogProb(z)
-	return ad.Add(prior, dist.NewNormalLogScale(z, m.logSigma).LogProb(x))
-}
-
-// logEvidence returns log p(x) = Σ_j log N(x_j; 0, 1 + σ_j²) for each row
-// of x.
-func (m conjugate) logEvidence(x *ad.Tensor) []float64 {
-	d := m.logSigma.Len()
-	out := make([]float64, x.Dim(0))
-	for i := range out {
-		for j := range d {
-			v := 1 + math.Exp(2*m.logSigma.Data()[j])
-			xv := x.At(i, j)
-			out[i] += -0.5*xv*xv/v - 0.5*math.Log(2*math.Pi*v)
-		}
-	}
-	return out
-}
+// newConjugate is the reference model z ~ N(0, I), x | z ~ N(z, σ² I) in
+// d dimensions with log σ learnable (refmodel.Conjugate).
+func newConjugate(d int, sigma float64) refmodel.Conjugate { return refmodel.NewConjugate(d, sigma) }
 
 // proposal returns a learnable diagonal Normal q̃ that is wider than the
 // posterior and off its mean, so that IWAE improves visibly with K.
@@ -110,7 +83,7 @@ func grads(y *ad.Tensor, ps []*ad.Tensor) []float64 {
 func TestAssembledIsClosedForm(t *testing.T) {
 	const d, n = 2, 5
 	p, qt, x := newConjugate(d, 0.7), proposal(d), data(n, d)
-	params := append(qt.Params(), p.logSigma)
+	params := append(qt.Params(), p.LogSigma)
 	for _, k := range []int{1, 2, 5, 20} {
 		for seed := range uint64(4) {
 			b := iwae.IWAE{K: k}
@@ -215,7 +188,7 @@ func TestLearnedTrains(t *testing.T) {
 	gm := avvi.Summarize(ad.Mean(ad.Stack(0, gain...), 1)) // the batch mean
 	lb := avvi.Summarize(ad.Stack(0, learned...))
 	ib := avvi.Summarize(ad.Stack(0, iw...))
-	logp := p.logEvidence(x)
+	logp := p.LogEvidence(x)
 	for i := range x.Dim(0) {
 		t.Logf("x=%.1f: IWAE_%d = %.4f ± %.4f, learned = %.4f ± %.4f, gain %.4f ± %.4f, log p(x) = %.4f",
 			x.At(i, 0), k, ib.Mean[i], ib.StdErr[i], lb.Mean[i], lb.StdErr[i], g.Mean[i], g.StdErr[i], logp[i])
@@ -309,7 +282,7 @@ func TestLearnedIntegrandUnbiased(t *testing.T) {
 	w := avvi.Draws(rng, s, func(rng *rand.Rand) *ad.Tensor { return b.Integrand(rng, p, qt, x) })
 	rb := avvi.Summarize(avvi.Draws(rng, s, func(rng *rand.Rand) *ad.Tensor { return b.Bound(rng, p, qt, x) }))
 	ev, est := avvi.EstimateEvidence(w), avvi.Summarize(w)
-	for i, lp := range p.logEvidence(x) {
+	for i, lp := range p.LogEvidence(x) {
 		rel, relSE := math.Exp(ev.LogMean[i]-lp)-1, math.Exp(ev.LogStdErr[i]-lp)
 		t.Logf("x=%.1f: p̂/p(x) − 1 = %.4f ± %.4f; integrand %.4f ± %.4f, index summed %.4f ± %.4f",
 			x.At(i, 0), rel, relSE, est.Mean[i], est.StdErr[i], rb.Mean[i], rb.StdErr[i])

@@ -7,18 +7,13 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/eimfamily"
+	"github.com/eimkit/eimkit/refmodel"
 	"github.com/eimkit/eimkit/sivi"
 )
 
-// gaussModel is p(z) = N(0, I), p(x | z) = N(z, 0.5 I) in dz = dx = 2.
-type gaussModel struct{}
-
-func (gaussModel) LogJoint(x, z *ad.Tensor) *ad.Tensor {
-	lp := ad.Sum(ad.AddScalar(ad.MulScalar(ad.Square(z), -0.5), -0.5*math.Log(2*math.Pi)), -1)
-	v := 0.5
-	ll := ad.Sum(ad.AddScalar(ad.MulScalar(ad.Square(ad.Sub(x, z)), -0.5/v), -0.5*math.Log(2*math.Pi*v)), -1)
-	return ad.Add(lp, ll)
-}
+// gaussModel is p(z) = N(0, I), p(x | z) = N(z, 0.5 I) in dz = dx = 2, the
+// reference model refmodel.Conjugate.
+var gaussModel = refmodel.NewConjugate(2, math.Sqrt(0.5))
 
 func testSetup() (sivi.Family, *sivi.GaussianTau, *ad.Tensor) {
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -49,8 +44,8 @@ func TestAssembledEqualsEq7(t *testing.T) {
 	for _, k := range []int{0, 1, 5, 20} {
 		for seed := range uint64(20) {
 			b := sivi.SIVI{K: k}
-			want := b.Integrand(rand.New(rand.NewPCG(seed, 1)), gaussModel{}, q, x)
-			got := b.Assembled(rand.New(rand.NewPCG(seed, 1)), gaussModel{}, q, x)
+			want := b.Integrand(rand.New(rand.NewPCG(seed, 1)), gaussModel, q, x)
+			got := b.Assembled(rand.New(rand.NewPCG(seed, 1)), gaussModel, q, x)
 			if d := maxAbsDiff(got, want); !(d <= tol) {
 				t.Fatalf("K = %d, seed %d: assembled %v, Eq. 7 %v (|Δ| = %g)", k, seed, got.Data(), want.Data(), d)
 			}
@@ -67,14 +62,14 @@ func TestIWHVIWithMixingIsSIVI(t *testing.T) {
 	for _, k := range []int{0, 3, 10} {
 		for seed := range uint64(10) {
 			rs := func() *rand.Rand { return rand.New(rand.NewPCG(seed, 2)) }
-			s := sivi.SIVI{K: k}.Integrand(rs(), gaussModel{}, q, x)
-			w := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel{}, q, mt, x)
-			wa := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel{}, q, mt, x)
+			s := sivi.SIVI{K: k}.Integrand(rs(), gaussModel, q, x)
+			w := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel, q, mt, x)
+			wa := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel, q, mt, x)
 			if d := max(maxAbsDiff(w, s), maxAbsDiff(wa, s)); !(d <= tol) {
 				t.Fatalf("K = %d, seed %d: IWHVI(τ = q(λ)) %v, assembled %v, SIVI %v", k, seed, w.Data(), wa.Data(), s.Data())
 			}
-			l := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel{}, q, tau, x)
-			la := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel{}, q, tau, x)
+			l := sivi.IWHVI{K: k}.Integrand(rs(), gaussModel, q, tau, x)
+			la := sivi.IWHVI{K: k}.Assembled(rs(), gaussModel, q, tau, x)
 			if d := maxAbsDiff(l, la); !(d <= tol) {
 				t.Fatalf("K = %d, seed %d: IWHVI learned τ: closed form %v, assembled %v", k, seed, l.Data(), la.Data())
 			}
@@ -97,8 +92,8 @@ func TestGradientsAgree(t *testing.T) {
 		return ad.Grad(ad.Sum(f(rand.New(rand.NewPCG(3, 3)))), ps...)
 	}
 	b := sivi.IWHVI{K: 4}
-	g1 := grad(func(r *rand.Rand) *ad.Tensor { return b.Integrand(r, gaussModel{}, q, tau, x) })
-	g2 := grad(func(r *rand.Rand) *ad.Tensor { return b.Assembled(r, gaussModel{}, q, tau, x) })
+	g1 := grad(func(r *rand.Rand) *ad.Tensor { return b.Integrand(r, gaussModel, q, tau, x) })
+	g2 := grad(func(r *rand.Rand) *ad.Tensor { return b.Assembled(r, gaussModel, q, tau, x) })
 	for i := range g1 {
 		if d := maxAbsDiff(g1[i], g2[i]); !(d <= 1e-10) {
 			t.Fatalf("parameter %d: gradients differ by %g", i, d)
@@ -109,9 +104,9 @@ func TestGradientsAgree(t *testing.T) {
 func TestPanics(t *testing.T) {
 	q, _, x := testSetup()
 	for name, f := range map[string]func(){
-		"K<0": func() { sivi.SIVI{K: -1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel{}, q, x) },
+		"K<0": func() { sivi.SIVI{K: -1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel, q, x) },
 		"x rank": func() {
-			sivi.SIVI{K: 1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel{}, q, ad.New([]float64{1}, 1))
+			sivi.SIVI{K: 1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel, q, ad.New([]float64{1}, 1))
 		},
 		"DSIVI L": func() { sivi.DSIVI{K: 1, L: 0}.Integrand(nil, nil, sivi.Prior{}, q, x) },
 	} {
@@ -134,10 +129,10 @@ func TestSharedMatchesPerPoint(t *testing.T) {
 	z := ad.Randn(rng, 4, 2)
 	l0 := ad.Randn(rng, 4, 3)
 	ls := ad.Randn(rng, 6, 1, 3)
-	got := sivi.IntegrandAt(gaussModel{}, q, x, z, l0, ls)
-	want := sivi.IntegrandAt(gaussModel{}, q, x, z, l0, ad.BroadcastTo(ls, 6, 4, 3))
+	got := sivi.IntegrandAt(gaussModel, q, x, z, l0, ls)
+	want := sivi.IntegrandAt(gaussModel, q, x, z, l0, ad.BroadcastTo(ls, 6, 4, 3))
 	if d := maxAbsDiff(got, want); !(d <= tol) {
 		t.Fatalf("shared %v, repeated %v", got.Data(), want.Data())
 	}
-	_ = sivi.SIVI{K: 6}.SharedIntegrand(rng, gaussModel{}, q, x)
+	_ = sivi.SIVI{K: 6}.SharedIntegrand(rng, gaussModel, q, x)
 }
