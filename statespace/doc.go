@@ -54,6 +54,18 @@
 // row-major [n, dx] float64 slices owned by the caller, so a particle
 // filter built on them allocates nothing per step.
 //
+// # Particle filters
+//
+// SMCModel runs any Proposal as an estimators.SMCModel (particles
+// [n, dx] in a Particles, log weights a []float64), so the toolkit's SMC
+// routine runs on it directly:
+//
+//	res := estimators.RunSMC(rng, estimators.SMC{N: 1000}, m.SMCModel(m.Bootstrap(ys)), T)
+//	// res.LogZ estimates m.KalmanLogLikelihood(ys)
+//
+// It satisfies that interface by its methods, without importing
+// estimators.
+//
 // # Invariants
 //
 //   - A LinearGaussian and its proposals are immutable after construction and
