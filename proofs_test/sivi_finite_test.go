@@ -264,7 +264,7 @@ func TestSIVIFiniteAssembly(t *testing.T) {
 	q := f.family()
 	lq := f.mix.LogWeights()
 	for k := range 4 {
-		r := sivi.Reverse{Family: q, K: k}
+		r := sivi.Reverse{Family: q, K: k + 1} // k draws besides λ₁: k + 1 candidates
 		var maxDiff, bound, mass float64
 		for l0 := range siviM {
 			for z := range siviM {

@@ -9,33 +9,36 @@
 // # Overview
 //
 // A semi-implicit family is q(z | x) = ∫ q(z | λ, x) q(λ | x) dλ (Family).
-// SIVI's multi-sample bound, Eq. 7, with K auxiliary draws besides the
-// generating λ₀ (K + 1 terms; the paper's Eq. 7 counts K in all), is
+// SIVI's multi-sample bound, Eq. 7, has K terms in all, as the paper
+// counts them (SIVI{K}, IWHVI{K}, DSIVI{K, L}, Selector and Reverse all
+// count this way): the generating λ₁ and K − 1 further draws,
 //
-//	log p(x) ≥ E[ log p(x, z) − log (1/(K+1)) Σ_{k=0}^{K} q(z | λ_k, x) ],
-//	λ₀, …, λ_K ~ q(λ | x),   z ~ q(z | λ₀, x).
+//	log p(x) ≥ E[ log p(x, z) − log (1/K) Σ_{k=1}^{K} q(z | λ_k, x) ],
+//	λ_1, …, λ_K ~ q(λ | x),   z ~ q(z | λ₁, x).
+//
+// Yin & Zhou's J (draws besides λ₁) is K − 1.
 //
 // # Eq. 7 from Eq. 8 (App. B)
 //
 // Take in Eq. 8 (package avvi's AugmentedIntegrand) q(z, λ | x) =
 // q(λ | x) q(z | λ, x), the reverse model r the SNIS family of package
-// eimfamily over λ with K+1 candidates, proposal q(λ | x) and energy
+// eimfamily over λ with K candidates, proposal q(λ | x) and energy
 // U(λ | z, x) = −log q(z | λ, x), so that w(λ) = q(z | λ, x) and
 //
-//	r(λ, γ | z, x) = Π_j q(λ_j | x) · w(λ_i)/Σ_j w(λ_j) · δ_{λ_i}(λ),   γ = (λ_{1:K+1}, i),
+//	r(λ, γ | z, x) = Π_j q(λ_j | x) · w(λ_i)/Σ_j w(λ_j) · δ_{λ_i}(λ),   γ = (λ_{1:K}, i),
 //
 // (Reverse), and s the selector of Sec. 5.2 (Selector),
 //
-//	s(γ | z, λ, x) = (1/(K+1)) δ_{λ_i}(λ) Π_{j≠i} q(λ_j | x).
+//	s(γ | z, λ, x) = (1/K) δ_{λ_i}(λ) Π_{j≠i} q(λ_j | x).
 //
 // On the support of s, λ_i = λ, and the integrand
 // log p(x, z) + log r(λ, γ | z, x) − log q(z, λ | x) − log s(γ | z, λ, x) is
 //
 //	log p(x, z) + Σ_j log q(λ_j | x) + log q(z | λ, x) − log Σ_j q(z | λ_j, x)
-//	  − log q(λ | x) − log q(z | λ, x) + log(K+1) − Σ_{j≠i} log q(λ_j | x)
-//	= log p(x, z) − log (1/(K+1)) Σ_j q(z | λ_j, x),
+//	  − log q(λ | x) − log q(z | λ, x) + log K − Σ_{j≠i} log q(λ_j | x)
+//	= log p(x, z) − log (1/K) Σ_j q(z | λ_j, x),
 //
-// Eq. 7 with λ₀ = λ, for every index i. SIVI.Integrand is the closed form
+// Eq. 7 with λ₁ = λ, for every index i. SIVI.Integrand is the closed form
 // (the fast path) and SIVI.Assembled the avvi assembly; they agree sample by
 // sample on shared draws. Since r(λ | z, x) = p_SNIS is a normalized
 // density, the bound is below Eq. 4 with that r, hence below the ELBO of
@@ -50,8 +53,8 @@
 // energy U = log τ − log q(z | λ, x) − log q(λ | x), and s with τ, the same
 // algebra gives Sobolev & Vetrov's bound
 //
-//	E[ log p(x, z) − log (1/(K+1)) Σ_{k=0}^{K} q(z | λ_k, x) q(λ_k | x) / τ(λ_k | z, x) ],
-//	λ_{1:K} ~ τ(λ | z, x),
+//	E[ log p(x, z) − log (1/K) Σ_{k=1}^{K} q(z | λ_k, x) q(λ_k | x) / τ(λ_k | z, x) ],
+//	λ_{2:K} ~ τ(λ | z, x),
 //
 // which is SIVI for τ = q(λ | x) (MixingTau) and the marginal ELBO for
 // every K when τ = q(λ | z, x). It needs log q(λ | x): write an implicit

@@ -63,10 +63,10 @@ type Family struct {
 
 var _ avvi.Q[*ad.Tensor, *ad.Tensor, *ad.Tensor] = Family{}
 
-// draw returns λ₀ ~ q(λ | x), [n, dλ], and z ~ q(z | λ₀, x), [n, dz], in
+// draw returns λ₁ ~ q(λ | x), [n, dλ], and z ~ q(z | λ₁, x), [n, dz], in
 // that order from rng.
-func (f Family) draw(rng *rand.Rand, x *ad.Tensor) (lambda0, z *ad.Tensor) {
-	n := checkX("Family.Sample", x)
+func (f Family) draw(who string, rng *rand.Rand, x *ad.Tensor) (lambda0, z *ad.Tensor) {
+	n := checkX(who, x)
 	l := f.Mixing.Sample(rng, x, 1)
 	lambda0 = ad.Reshape(l, n, f.Mixing.Dim())
 	return lambda0, f.Conditional.Sample(rng, x, lambda0)
@@ -76,14 +76,14 @@ func (f Family) draw(rng *rand.Rand, x *ad.Tensor) (lambda0, z *ad.Tensor) {
 // ([n, dλ]) and log q(z, λ | x) = log q(λ | x) + log q(z | λ, x) ([n]).
 // It panics if x is not [n, dx].
 func (f Family) Sample(rng *rand.Rand, x *ad.Tensor) (z, lambda, logq *ad.Tensor) {
-	lambda, z = f.draw(rng, x)
+	lambda, z = f.draw("Family.Sample", rng, x)
 	return z, lambda, ad.Add(f.Mixing.LogProb(x, lambda), f.Conditional.LogProb(x, lambda, z))
 }
 
 // SampleZ returns one z ~ q(z | x) for each row of x, [n, dz]: the
 // family's exact samples (for pictures), as constants.
 func (f Family) SampleZ(rng *rand.Rand, x *ad.Tensor) *ad.Tensor {
-	_, z := f.draw(rng, x)
+	_, z := f.draw("Family.SampleZ", rng, x)
 	return ad.New(append([]float64(nil), z.Data()...), z.Shape()...)
 }
 

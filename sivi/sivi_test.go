@@ -3,6 +3,7 @@ package sivi_test
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/eimkit/eimkit/ad"
@@ -41,7 +42,7 @@ func maxAbsDiff(a, b *ad.Tensor) float64 {
 // the closed form Eq. 7 on shared draws.
 func TestAssembledEqualsEq7(t *testing.T) {
 	q, _, x := testSetup()
-	for _, k := range []int{0, 1, 5, 20} {
+	for _, k := range []int{1, 2, 6, 21} {
 		for seed := range uint64(20) {
 			b := sivi.SIVI{K: k}
 			want := b.Integrand(rand.New(rand.NewPCG(seed, 1)), gaussModel, q, x)
@@ -59,7 +60,7 @@ func TestAssembledEqualsEq7(t *testing.T) {
 func TestIWHVIWithMixingIsSIVI(t *testing.T) {
 	q, tau, x := testSetup()
 	mt := sivi.MixingTau{Mixing: q.Mixing}
-	for _, k := range []int{0, 3, 10} {
+	for _, k := range []int{1, 4, 11} {
 		for seed := range uint64(10) {
 			rs := func() *rand.Rand { return rand.New(rand.NewPCG(seed, 2)) }
 			s := sivi.SIVI{K: k}.Integrand(rs(), gaussModel, q, x)
@@ -104,16 +105,19 @@ func TestGradientsAgree(t *testing.T) {
 func TestPanics(t *testing.T) {
 	q, _, x := testSetup()
 	for name, f := range map[string]func(){
-		"K<0": func() { sivi.SIVI{K: -1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel, q, x) },
-		"x rank": func() {
+		"sivi: SIVI.Integrand: K = 0": func() { sivi.SIVI{K: 0}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel, q, x) },
+		"sivi: IWHVI.Integrand: K = 0": func() { sivi.IWHVI{K: 0}.Integrand(nil, gaussModel, q, nil, x) },
+		"sivi: SIVI.Integrand: x shape": func() {
 			sivi.SIVI{K: 1}.Integrand(rand.New(rand.NewPCG(1, 1)), gaussModel, q, ad.New([]float64{1}, 1))
 		},
-		"DSIVI L": func() { sivi.DSIVI{K: 1, L: 0}.Integrand(nil, nil, sivi.Prior{}, q, x) },
+		"sivi: DSIVI.Integrand: K = 1, L = 0": func() { sivi.DSIVI{K: 1, L: 0}.Integrand(nil, nil, sivi.Prior{}, q, x) },
+		"sivi: IntegrandAt: λ₁ shape": func() { sivi.IntegrandAt(gaussModel, q, x, ad.Zeros(4, 2), ad.Zeros(4), nil) },
 	} {
 		func() {
 			defer func() {
-				if recover() == nil {
-					t.Errorf("%s: no panic", name)
+				r := recover()
+				if m, ok := r.(string); !ok || !strings.HasPrefix(m, name) {
+					t.Errorf("panic %v, want a message starting %q", r, name)
 				}
 			}()
 			f()
@@ -121,8 +125,35 @@ func TestPanics(t *testing.T) {
 	}
 }
 
+// TestKCountsTerms checks that K is the number of terms of Eq. 7, as the
+// paper counts them: SIVI{K: 1} is log p(x, z) − log q(z | λ₁, x) at the
+// generating λ₁ (Eq. 4 with r = q(λ | x)), and SIVI{K: 3} averages
+// q(z | λ_k, x) over λ₁ and exactly two more draws, taken from rng after
+// λ₁ and z.
+func TestKCountsTerms(t *testing.T) {
+	q, _, x := testSetup()
+	rng := func() *rand.Rand { return rand.New(rand.NewPCG(9, 9)) }
+	got1 := sivi.SIVI{K: 1}.Integrand(rng(), gaussModel, q, x)
+	r := rng()
+	z, l1, _ := q.Sample(r, x)
+	want1 := ad.Sub(gaussModel.LogJoint(x, z), q.Conditional.LogProb(x, l1, z))
+	if d := maxAbsDiff(got1, want1); !(d <= tol) {
+		t.Errorf("K = 1: %v, want log p(x, z) − log q(z | λ₁) = %v", got1.Data(), want1.Data())
+	}
+	got3 := sivi.SIVI{K: 3}.Integrand(rng(), gaussModel, q, x)
+	r = rng()
+	z, l1, _ = q.Sample(r, x)
+	others := q.Mixing.Sample(r, x, 2)
+	terms := q.Conditional.LogProb(x, ad.Concat(0, ad.Unsqueeze(l1, 0), others), z) // [3, n]
+	want3 := ad.Sub(gaussModel.LogJoint(x, z), ad.LogMeanExp(terms, 0))
+	if d := maxAbsDiff(got3, want3); !(d <= tol) {
+		t.Errorf("K = 3: %v, want the mean over 3 terms %v", got3.Data(), want3.Data())
+	}
+}
+
 // TestSharedMatchesPerPoint checks that the shared-draw integrand at
-// λ_{1:K} [K, 1, dλ] equals the per-point form with those draws repeated.
+// λ_{2:K} [K − 1, 1, dλ] equals the per-point form with those draws
+// repeated.
 func TestSharedMatchesPerPoint(t *testing.T) {
 	q, _, x := testSetup()
 	rng := rand.New(rand.NewPCG(5, 5))

@@ -250,9 +250,9 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 		}
 		var w *ad.Tensor
 		if method == "iwhvi" {
-			w = sivi.IWHVI{K: c.iwK}.Integrand(rng, p, q, tau, x)
+			w = sivi.IWHVI{K: c.iwK + 1}.Integrand(rng, p, q, tau, x)
 		} else {
-			w = sivi.SIVI{K: c.k}.SharedIntegrand(rng, p, q, x)
+			w = sivi.SIVI{K: c.k + 1}.SharedIntegrand(rng, p, q, x)
 		}
 		obj := ad.Mean(w)
 		loss := ad.Neg(obj)
@@ -281,10 +281,10 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 		}
 		return meanStdErr(m)
 	}
-	run.SIVIBound, run.SIVIBoundStdErr = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: c.evalK}.SharedIntegrand(ev, p, q, x) })
-	run.SIVI0Bound, _ = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: 0}.Integrand(ev, p, q, x) })
+	run.SIVIBound, run.SIVIBoundStdErr = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: c.evalK + 1}.SharedIntegrand(ev, p, q, x) })
+	run.SIVI0Bound, _ = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: 1}.Integrand(ev, p, q, x) })
 	if tau != nil {
-		m, se := batchMeans(func() *ad.Tensor { return sivi.IWHVI{K: c.iwK}.Integrand(ev, p, q, tau, x) })
+		m, se := batchMeans(func() *ad.Tensor { return sivi.IWHVI{K: c.iwK + 1}.Integrand(ev, p, q, tau, x) })
 		run.IWHVIBound, run.IWHVIBoundStdErr = &m, &se
 	}
 	pic := rand.New(stream(c.seed, "sivi", name, "picture"))
