@@ -62,25 +62,94 @@ func (Energy) Params() []*ad.Tensor { return nil }
 // x, K) gives [K, n, dz] and LogProb(x, z) gives [K, n] (an unconditional
 // eimfamily.Normal works as well: it draws per row of x and ignores x).
 // The zero value is not usable: K ≥ 1 (K = 1 is the ELBO of q̃).
+//
+// Chunking. The K samples are drawn and scored Chunk at a time (the
+// proposal's Sample called with k = Chunk, the last chunk shorter), and
+// only the [K, n] log weights of all chunks are joined before the one
+// log-mean-exp over K, so the log-mean-exp is the same computation for
+// every chunk size. The result is bitwise the same for any Chunk when the
+// proposal's draws for k samples are the first k of its draws for more
+// (every proposal in eimkit, which draw row-major from rng) and when the
+// model and the proposal score a row the same bits whatever batch it is
+// in: true for ad's own product kernels (small products, as on the 2-D
+// models); products large enough for gonum's Dgemm (see package ad) may
+// round differently with the batch size, then chunk sizes agree to
+// rounding only. Integrand keeps every chunk's graph for the gradient, so
+// chunking bounds the memory of a forward pass without gradients
+// (Evaluate), not of training.
 type IWAE struct {
 	K int
+	// Chunk is the number of samples evaluated at once; 0 means
+	// DefaultChunk(n) for a batch of n points. A negative Chunk panics.
+	Chunk int
+}
+
+// ChunkRows is the number of latent rows (samples × data points) that a
+// default chunk holds: 2¹⁴, so that a chunk of the paper's MNIST model
+// (784-300-300-50) holds about 16384 × 1384 × 8 B ≈ 180 MB of
+// activations, whatever K.
+const ChunkRows = 1 << 14
+
+// DefaultChunk returns the chunk size used when Chunk is 0, for a batch
+// of n points: max(1, ChunkRows/n).
+func DefaultChunk(n int) int { return max(1, ChunkRows/max(n, 1)) }
+
+func (b IWAE) chunk(n int) int {
+	if b.Chunk > 0 {
+		return b.Chunk
+	}
+	return DefaultChunk(n)
 }
 
 func (b IWAE) check(who string) {
 	if b.K < 1 {
 		panic(fmt.Sprintf("iwae: IWAE.%s: K = %d, want K ≥ 1", who, b.K))
 	}
+	if b.Chunk < 0 {
+		panic(fmt.Sprintf("iwae: IWAE.%s: Chunk = %d, want Chunk ≥ 0 (0: DefaultChunk)", who, b.Chunk))
+	}
 }
 
 // Integrand returns one draw of the IWAE integrand for each data point,
-// [n]: K samples z_k ~ q̃(z | x), then IntegrandAt. exp of it is an
-// unbiased estimate of p(x). It is differentiable in p's parameters and in
-// q̃'s (through log q̃ and, where q̃ reparameterizes its draws, through
-// z_{1:K}). It panics if K < 1 or x is not [n, dx].
+// [n]: K samples z_k ~ q̃(z | x), then IntegrandAt, computed Chunk
+// samples at a time (see the type's comment). exp of it is an unbiased
+// estimate of p(x). It is differentiable in p's parameters and in q̃'s
+// (through log q̃ and, where q̃ reparameterizes its draws, through
+// z_{1:K}). It panics if K < 1, Chunk < 0 or x is not [n, dx].
 func (b IWAE) Integrand(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Tensor) *ad.Tensor {
 	b.check("Integrand")
 	checkX("IWAE.Integrand", x)
-	return IntegrandAt(p, qt, x, qt.Sample(rng, x, b.K))
+	return ad.LogMeanExp(b.logWeights("IWAE.Integrand", rng, p, qt, x, false), 0)
+}
+
+// Evaluate returns Integrand's value as a constant, [n], bitwise equal to
+// Integrand's with the same rng state: each chunk's graph is dropped as
+// soon as its log weights are computed, so the memory in use is that of
+// one chunk plus the [K, n] log weights, for any K. It is the evaluation
+// path (the paper's 5000-sample test bound), where nothing is
+// differentiated.
+func (b IWAE) Evaluate(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Tensor) *ad.Tensor {
+	b.check("Evaluate")
+	checkX("IWAE.Evaluate", x)
+	return ad.LogMeanExp(b.logWeights("IWAE.Evaluate", rng, p, qt, x.Detach(), true), 0)
+}
+
+// logWeights draws the K samples chunk by chunk and returns their log
+// weights [K, n], detached per chunk if detach is set.
+func (b IWAE) logWeights(who string, rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Tensor, detach bool) *ad.Tensor {
+	c := b.chunk(x.Dim(0))
+	var parts []*ad.Tensor
+	for lo := 0; lo < b.K; lo += c {
+		lw := logWeightsWho(who, p, qt, x, qt.Sample(rng, x, min(c, b.K-lo)))
+		if detach {
+			lw = lw.Detach()
+		}
+		parts = append(parts, lw)
+	}
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return ad.Concat(0, parts...)
 }
 
 // IntegrandAt returns the IWAE integrand, Eq. 5, at given samples z
@@ -88,12 +157,13 @@ func (b IWAE) Integrand(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Te
 //
 //	log (1/K) Σ_k exp(log p(x, z_k) − log q̃(z_k | x)),   [n],
 //
-// a max-shifted log-mean-exp.
+// a max-shifted log-mean-exp. It panics if the shapes do not fit.
 func IntegrandAt(p Model, qt eimfamily.Proposal, x, z *ad.Tensor) *ad.Tensor {
-	return ad.LogMeanExp(logWeights(p, qt, x, z), 0)
+	return ad.LogMeanExp(logWeightsWho("IntegrandAt", p, qt, x, z), 0)
 }
 
-// Integrands returns s independent draws of the integrand, [s, n].
+// Integrands returns s independent draws of the integrand, [s, n], each
+// chunked as Integrand is.
 func (b IWAE) Integrands(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Tensor, s int) *ad.Tensor {
 	return avvi.Draws(rng, s, func(rng *rand.Rand) *ad.Tensor { return b.Integrand(rng, p, qt, x) })
 }
@@ -124,10 +194,11 @@ func (b IWAE) Assembled(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Te
 	return avvi.Integrand(rng, p, q, q.Reverse(), x)
 }
 
-// logWeights returns log p(x, z_k) − log q̃(z_k | x), [K, n].
-func logWeights(p Model, qt eimfamily.Proposal, x, z *ad.Tensor) *ad.Tensor {
+// logWeightsWho returns log p(x, z_k) − log q̃(z_k | x), [K, n]; who names
+// the caller's function in a panic.
+func logWeightsWho(who string, p Model, qt eimfamily.Proposal, x, z *ad.Tensor) *ad.Tensor {
 	if z == nil || z.Rank() != 3 || x == nil || x.Rank() != 2 || z.Dim(1) != x.Dim(0) || z.Dim(2) != qt.Dim() {
-		panic(fmt.Sprintf("iwae: samples of shape %v for x of shape %v, want [K, n, %d] with x [n, dx]", shapeOf(z), shapeOf(x), qt.Dim()))
+		panic(fmt.Sprintf("iwae: %s: samples of shape %v for x of shape %v, want [K, n, %d] with x [n, dx]", who, shapeOf(z), shapeOf(x), qt.Dim()))
 	}
 	return ad.Sub(p.LogJoint(x, z), qt.LogProb(x, z))
 }

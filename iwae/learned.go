@@ -144,7 +144,7 @@ func (b Learned) Integrand(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad
 	b.check("Integrand")
 	checkX("Learned.Integrand", x)
 	z := qt.Sample(rng, x, b.K)
-	logw := logWeights(p, qt, x, z)
+	logw := logWeightsWho("Learned.Integrand", p, qt, x, z)
 	idx := dist.NewCategorical(ad.Transpose(logw.Detach(), 1, 0)).Sample(rng)
 	return b.integrandAt(p, qt, x, eimfamily.SNISAux{Candidates: z, Index: idx}, logw)
 }
@@ -153,7 +153,7 @@ func (b Learned) Integrand(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad
 // [n], in the closed form of the type's comment.
 func (b Learned) IntegrandAt(p Model, qt eimfamily.Proposal, x *ad.Tensor, lambda eimfamily.SNISAux) *ad.Tensor {
 	b.check("IntegrandAt")
-	return b.integrandAt(p, qt, x, lambda, logWeights(p, qt, x, lambda.Candidates))
+	return b.integrandAt(p, qt, x, lambda, logWeightsWho("Learned.IntegrandAt", p, qt, x, lambda.Candidates))
 }
 
 func (b Learned) integrandAt(p Model, qt eimfamily.Proposal, x *ad.Tensor, lambda eimfamily.SNISAux, logw *ad.Tensor) *ad.Tensor {
@@ -198,7 +198,7 @@ func (b Learned) Bound(rng *rand.Rand, p Model, qt eimfamily.Proposal, x *ad.Ten
 // pairs with R.
 func (b Learned) BoundAt(p Model, qt eimfamily.Proposal, x, z *ad.Tensor) *ad.Tensor {
 	b.check("BoundAt")
-	logw := logWeights(p, qt, x, z) // [K, n]
+	logw := logWeightsWho("Learned.BoundAt", p, qt, x, z) // [K, n]
 	k, n := z.Dim(0), z.Dim(1)
 	offDiag := make([]float64, 0, k*k*n) // 1 where j ≠ i
 	for i := range k {
