@@ -40,7 +40,13 @@ import (
 // zero, the baseline term log (1/K)(…) is −Inf, and it is replaced by 0
 // (L̂_k = L): a choice made from h_{−k} alone, so the estimator stays
 // unbiased. Where all K weights are zero, L = −Inf and the signals are
-// set to 0. The value is always L, never NaN.
+// set to 0. Where a log weight is +Inf, L = +Inf, the signals are set to
+// 0 and the bound's gradient for that point is 0 (an infinite bound has no
+// usable direction). A log q of ±Inf gets no score-function gradient. The
+// value is always L, never NaN unless an input is NaN.
+//
+// The signals take O(K) time per point (the doc of the package, Numerics,
+// says how), not the O(K²) of recomputing each leave-one-out sum.
 //
 // It panics if logw and logq are not both [K, n] with K ≥ 2 (the
 // leave-one-out baseline needs two draws).
@@ -50,55 +56,132 @@ func VIMCO(logw, logq *ad.Tensor) *ad.Tensor {
 	}
 	K, n := logw.Dim(0), logw.Dim(1)
 	bound := ad.LogMeanExp(logw, 0) // [n]
-	lhat := vimcoSignals(logw.Detach().Data(), bound.Detach().Data(), K, n)
+	L := bound.Detach().Data()
+	if slices.ContainsFunc(L, isNotFinite) {
+		// Points with a +Inf (or NaN) log weight: their softmax weights,
+		// the gradient of log-sum-exp, would be exp(+Inf). Give them a safe
+		// input and the constant L (the double-where idiom of ad.Where).
+		ok := make([]float64, n)
+		for i, v := range L {
+			if !isNotFinite(v) {
+				ok[i] = 1
+			}
+		}
+		okN := ad.New(ok, n)
+		safe := ad.Where(ad.BroadcastTo(okN, K, n), logw, ad.Scalar(0))
+		bound = ad.Where(okN, ad.LogMeanExp(safe, 0), ad.New(slices.Clone(L), n))
+	}
+	lhat := vimcoSignals(logw.Detach().Data(), L, K, n)
 	zero := ad.Sub(logq, logq.Detach()) // value 0, gradient ∇ log q
+	if lq := logq.Detach().Data(); slices.ContainsFunc(lq, func(v float64) bool { return math.IsInf(v, 0) }) {
+		// ±Inf − ±Inf is NaN: no score-function term there.
+		fin := make([]float64, len(lq))
+		for i, v := range lq {
+			if !math.IsInf(v, 0) {
+				fin[i] = 1
+			}
+		}
+		zero = ad.Where(ad.New(fin, K, n), zero, ad.Scalar(0))
+	}
 	return ad.Add(bound, ad.Sum(ad.Mul(ad.New(lhat, K, n), zero), 0))
 }
 
+// isNotFinite reports whether v is +Inf or NaN (a bound that is not −Inf
+// nor finite).
+func isNotFinite(v float64) bool { return math.IsNaN(v) || math.IsInf(v, 1) }
+
 // vimcoSignals returns the learning signals L̂_k, [K, n] row-major, for log
-// weights w [K, n] and bounds L [n].
+// weights w [K, n] and bounds L [n], in O(K) per point.
 func vimcoSignals(w, L []float64, K, n int) []float64 {
 	out := make([]float64, K*n)
-	others := make([]float64, K)
+	col := make([]float64, K)
+	sc := newVIMCOScratch(K)
 	for i := range n {
+		if math.IsInf(L[i], 0) || math.IsNaN(L[i]) {
+			continue // all weights zero, or a +Inf (or NaN) one: no signal
+		}
 		for k := range K {
-			// ŵ_{−k}: mean of the other log weights.
-			s := 0.0
-			for j := range K {
-				if j != k {
-					s += w[j*n+i]
-				}
-			}
-			for j := range K {
-				others[j] = w[j*n+i]
-			}
-			others[k] = s / float64(K-1)
-			base := logSumExpFloats(others) - math.Log(float64(K))
-			switch {
-			case math.IsInf(L[i], -1):
-				out[k*n+i] = 0 // every weight is zero: no signal
-			case math.IsInf(base, -1):
+			col[k] = w[k*n+i]
+		}
+		sc.baselines(col)
+		for k := range K {
+			if b := sc.base[k]; math.IsInf(b, -1) {
 				out[k*n+i] = L[i] // every other weight is zero: baseline 0
-			default:
-				out[k*n+i] = L[i] - base
+			} else {
+				out[k*n+i] = L[i] - b
 			}
 		}
 	}
 	return out
 }
 
-// logSumExpFloats returns log Σ exp(v), max-shifted; −Inf if all are −Inf.
-func logSumExpFloats(v []float64) float64 {
-	m := math.Inf(-1)
-	for _, x := range v {
-		m = max(m, x)
+// vimcoScratch holds the buffers of one point's baselines.
+type vimcoScratch struct {
+	e, pre, suf, preW, sufW, base []float64
+}
+
+func newVIMCOScratch(K int) *vimcoScratch {
+	buf := make([]float64, 6*K)
+	return &vimcoScratch{e: buf[:K], pre: buf[K : 2*K], suf: buf[2*K : 3*K], preW: buf[3*K : 4*K], sufW: buf[4*K : 5*K], base: buf[5*K:]}
+}
+
+// baselines sets base[k] = log (1/K) ( Σ_{j≠k} exp(w_j) + exp(ŵ_{−k}) ) for
+// log weights w in [−Inf, ∞) with a finite maximum. Both leave-one-out
+// sums are prefix plus suffix sums, never a total minus w_k (which cancels
+// when w_k dominates, and gives −Inf − (−Inf) = NaN at zero weights):
+//
+//	Σ_{j≠k} exp(w_j − m) = A_k + B_k,   A_k = Σ_{j<k} e_j,  B_k = Σ_{j>k} e_j,  e_j = exp(w_j − m),
+//
+// with m = max w. For k ≠ k* = argmax, A_k + B_k ≥ e_{k*} = 1, so the
+// shift by m loses nothing; for k* itself the others may all underflow
+// after that shift, so its sum is shifted by their own maximum instead.
+func (s *vimcoScratch) baselines(w []float64) {
+	K := len(w)
+	m, top := math.Inf(-1), 0
+	for k, v := range w {
+		if v > m {
+			m, top = v, k
+		}
 	}
-	if math.IsInf(m, -1) {
-		return m
+	a, sw := 0.0, 0.0
+	for k := range K {
+		s.e[k] = math.Exp(w[k] - m)
+		s.pre[k], s.preW[k] = a, sw
+		a += s.e[k]
+		sw += w[k]
 	}
-	s := 0.0
-	for _, x := range v {
-		s += math.Exp(x - m)
+	b, sw := 0.0, 0.0
+	for k := K - 1; k >= 0; k-- {
+		s.suf[k], s.sufW[k] = b, sw
+		b += s.e[k]
+		sw += w[k]
 	}
-	return m + math.Log(s)
+	logK := math.Log(float64(K))
+	inv := 1 / float64(K-1)
+	for k := range K {
+		mean := (s.preW[k] + s.sufW[k]) * inv // ŵ_{−k}, −Inf if it averages a −Inf
+		if k == top {
+			continue
+		}
+		s.base[k] = m + math.Log(s.pre[k]+s.suf[k]+math.Exp(mean-m)) - logK
+	}
+	// k*: max-shift by the largest of the other terms.
+	mean := (s.preW[top] + s.sufW[top]) * inv
+	m2 := mean
+	for k, v := range w {
+		if k != top {
+			m2 = max(m2, v)
+		}
+	}
+	if math.IsInf(m2, -1) {
+		s.base[top] = m2
+		return
+	}
+	sum := math.Exp(mean - m2)
+	for k, v := range w {
+		if k != top {
+			sum += math.Exp(v - m2)
+		}
+	}
+	s.base[top] = m2 + math.Log(sum) - logK
 }
