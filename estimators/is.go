@@ -40,7 +40,10 @@ type SampleLogProber interface {
 //
 // StdErr is the estimated relative standard error of Ẑ, sd(exp w)/(√n·Ẑ),
 // which by the delta method is also the standard error of log Ẑ. In terms
-// of the effective sample size it is √((n/ESS − 1)/(n − 1)).
+// of the effective sample size it is √((n/ESS − 1)/(n − 1)). ESS and
+// StdErr are computed from the max-shifted weights exp(wᵢ − max w), so
+// they depend on the differences of the log weights only and are right
+// for log weights of any finite size.
 //
 // With every weight −Inf, LogZ is −Inf, ESS is 0 and StdErr is +Inf. With
 // n = 1, StdErr is NaN (one weight says nothing about its spread).
@@ -78,18 +81,24 @@ func EstimateFromLogWeights(logw []float64) Estimate {
 		e.LogZ, e.ESS, e.StdErr = math.Inf(-1), 0, math.Inf(1)
 		return e
 	}
+	// Everything from the max-shifted weights uᵢ = exp(wᵢ − m) ∈ [0, 1]:
+	// rᵢ = n·uᵢ/Σu. Taking rᵢ = exp(wᵢ − log Ẑ) instead would subtract two
+	// numbers of the size of m, and log Ẑ is rounded at that size (at
+	// m = 1e16 by up to 1, so rᵢ would be off by a factor e).
 	s := 0.0
 	for _, w := range logw {
 		s += math.Exp(w - m)
 	}
 	e.LogZ = m + math.Log(s/float64(n))
 	sq, dev := 0.0, 0.0
+	scale := float64(n) / s
 	for _, w := range logw {
-		r := math.Exp(w - e.LogZ)
-		sq += r * r
+		u := math.Exp(w - m)
+		sq += u * u
+		r := u * scale
 		dev += (r - 1) * (r - 1)
 	}
-	e.ESS = float64(n) * float64(n) / sq
+	e.ESS = s * s / sq
 	if n < 2 {
 		e.StdErr = math.NaN()
 	} else {

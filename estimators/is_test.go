@@ -285,3 +285,46 @@ func ExampleImportance() {
 	// Output:
 	// log Ẑ = 0.69 ± 0.02 (log Z = 0.69), ESS 3100 of 10000
 }
+
+// TestEstimateShiftInvariant checks that ESS and StdErr depend only on the
+// differences of the log weights, for log weights of any finite size:
+// adding c ∈ {2⁵², 1e16, 1e300} (exactly, the weights being chosen so that
+// w + c is representable) leaves them equal to those of w, and the
+// issue's case [1e16, −Inf] has ESS 1 and StdErr 1 for n = 2. Before
+// max-shifting, rᵢ = exp(wᵢ − log Ẑ) took log Ẑ rounded at the size of c,
+// off by up to half an ulp of c (1 at 2⁵²): ESS 4 for [1e16, −Inf].
+func TestEstimateShiftInvariant(t *testing.T) {
+	neg := math.Inf(-1)
+	e := EstimateFromLogWeights([]float64{1e16, neg})
+	if e.ESS != 1 || e.StdErr != 1 || e.LogZ != 1e16+math.Log(0.5) {
+		t.Errorf("[1e16, −Inf]: %+v, want LogZ 1e16 − log 2, ESS 1, StdErr 1", e)
+	}
+	base := []float64{0, 1, -2, 3, neg, 1, -1}
+	ref := EstimateFromLogWeights(base)
+	for _, c := range []float64{1 << 52, 1e16, 1e300} {
+		// The ulp of c is at most the smallest gap in base scaled by ulp:
+		// scale base by the ulp of c so that every w + c is exact.
+		ulp := math.Nextafter(c, math.Inf(1)) - c
+		unit := max(1, ulp)
+		scaled := make([]float64, len(base))
+		shifted := make([]float64, len(base))
+		for i, w := range base {
+			scaled[i] = w * unit
+			shifted[i] = c + scaled[i]
+			if !math.IsInf(w, -1) && shifted[i]-c != scaled[i] {
+				t.Fatalf("c = %g: c + %g not exact", c, scaled[i])
+			}
+		}
+		want := ref
+		if unit != 1 {
+			want = EstimateFromLogWeights(scaled)
+		}
+		got := EstimateFromLogWeights(shifted)
+		if math.Abs(got.ESS-want.ESS) > 1e-14*want.ESS || math.Abs(got.StdErr-want.StdErr) > 1e-14*want.StdErr {
+			t.Errorf("c = %g: ESS %v StdErr %v, want %v and %v (unshifted)", c, got.ESS, got.StdErr, want.ESS, want.StdErr)
+		}
+		if d := got.LogZ - (c + want.LogZ); math.Abs(d) > ulp {
+			t.Errorf("c = %g: LogZ %v, want c + %v", c, got.LogZ, want.LogZ)
+		}
+	}
+}
