@@ -168,6 +168,39 @@
 //
 // whose value is L.
 //
+// # Numerics
+//
+// Log weights and scores may be of any finite size and may be ±Inf; the
+// results stay right and are never NaN unless an input is NaN. The rule
+// behind it: shift by a maximum before exponentiating, and never subtract
+// two numbers of the size of the shift.
+//
+// Estimate computes ESS and StdErr from the max-shifted weights
+// uᵢ = exp(wᵢ − max w), with rᵢ = n·uᵢ/Σⱼ uⱼ, never from exp(wᵢ − log Ẑ):
+// log Ẑ is rounded at the size of the weights (at 1e16 by up to 1), which
+// made [1e16, −Inf] report ESS 4 for n = 2.
+//
+// VIMCO's leave-one-out sums are prefix plus suffix sums,
+//
+//	Σ_{j≠k} exp(w_j − m) = Σ_{j<k} e_j + Σ_{j>k} e_j,   e_j = exp(w_j − m),
+//	Σ_{j≠k} w_j          = Σ_{j<k} w_j + Σ_{j>k} w_j,
+//
+// O(K) per point and exact to rounding: no total minus w_k, which cancels
+// when w_k dominates and is −Inf − (−Inf) at zero weights. With m the
+// maximum, the first sum is at least 1 for every k but the argmax, so
+// nothing underflows; the argmax's own sum is shifted by the largest of
+// the others. A +Inf log weight makes L = +Inf with zero signals and a
+// zero gradient for that point; a log q of ±Inf gets no score-function
+// term.
+//
+// InfoNCE computes
+//
+//	ℓ_i = log K − log Σ_j exp( f(x_i, y_j) − f(x_i, y_i) )
+//
+// from differences of scores only, so 1e300 against −1e300 gives log 2 and
+// ℓ_i ≤ log K holds exactly; rows with infinite scores get their limits
+// (all −Inf: 0) and a zero gradient.
+//
 // # Gumbel-softmax and straight-through Gumbel
 //
 // With gᵢ = −log(−log uᵢ), uᵢ ~ U(0, 1), and logits l over k classes:

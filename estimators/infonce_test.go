@@ -176,3 +176,78 @@ func TestRankingNCEValues(t *testing.T) {
 	mustPanic(t, "shape mismatch", func() { RankingNCE(ad.Zeros(3, 2), ad.Zeros(2, 2)) })
 	mustPanic(t, "rank 1", func() { RankingNCE(ad.Zeros(3), ad.Zeros(3)) })
 }
+
+// TestInfoNCEExtreme checks InfoNCE where the scores are huge: for K = 2,
+// positives at 1e300 and negatives at −1e300 the terms are
+// log 2 − log(1 + e^{−2e300}), which is log 2 in float64; equal scores of
+// any size give 0 exactly; adding a constant c(x_i) per row (the critic's
+// invariance) changes nothing, for c up to 1e300; and a row whose scores
+// are all −Inf gives 0 (the SNIS convention of a uniform choice when every
+// weight is zero, the limit of equal scores) with a zero gradient, never
+// NaN. The other infinite rows get their limits: a positive at +Inf alone
+// in its row gives log K, shared with j other +Inf scores log K − log(j+1),
+// a positive at −Inf or below a +Inf negative −Inf.
+func TestInfoNCEExtreme(t *testing.T) {
+	check := func(name string, sc []float64, K int, want []float64) {
+		t.Helper()
+		scores := ad.New(sc, len(sc)/(K*K), K, K).RequireGrad()
+		got := InfoNCE(scores)
+		g := ad.Grad(ad.Sum(got), scores)[0]
+		for i, w := range want {
+			if v := got.Data()[i]; v != w && !(math.Abs(v-w) <= 4e-16*math.Abs(w)) {
+				t.Errorf("%s: term %d = %v, want %v", name, i, v, w)
+			}
+		}
+		if g.HasNaN() {
+			t.Errorf("%s: gradient %v has NaN", name, g.Data())
+		}
+	}
+	l2 := math.Log(2)
+	check("±1e300", []float64{1e300, -1e300, -1e300, 1e300}, 2, []float64{l2, l2})
+	check("equal 1e300", []float64{1e300, 1e300, 1e300, 1e300}, 2, []float64{0, 0})
+	check("equal −1e300", []float64{-1e300, -1e300, -1e300, -1e300}, 2, []float64{0, 0})
+	neg, inf := math.Inf(-1), math.Inf(1)
+	check("all −Inf", []float64{neg, neg, neg, neg}, 2, []float64{0, 0})
+	check("+Inf rows", []float64{
+		inf, 0, 1, // alone at +Inf: log 3
+		inf, inf, 1, // positive shares +Inf with another: log 3 − log 2
+		inf, 2, inf, // positive at +Inf with one other: log 3 − log 2
+	}, 3, []float64{math.Log(3), math.Log(3) - l2, math.Log(3) - l2})
+	check("−Inf positives", []float64{
+		neg, 0, 1, // positive −Inf, others finite: −Inf
+		0, 1, inf, // positive finite, a negative +Inf: −Inf
+		neg, neg, neg, // all −Inf: 0
+	}, 3, []float64{neg, neg, 0})
+
+	// Per-row constants of any size change nothing (exactly representable
+	// shifts of integer scores).
+	rng := seededRNG(31)
+	const K = 4
+	base := make([]float64, K*K)
+	for i := range base {
+		base[i] = float64(rng.IntN(9) - 4)
+	}
+	ref := InfoNCE(ad.New(base, K, K)).Data()
+	for _, c := range []float64{1 << 52, 1e300} {
+		top := c * K // the largest shift, whose ulp is the largest
+		unit := max(1, math.Nextafter(top, math.Inf(1))-top)
+		scaled, shifted := make([]float64, K*K), make([]float64, K*K)
+		for i, v := range base {
+			scaled[i] = v * unit
+			shifted[i] = c*float64(1+i/K) + scaled[i]
+			if shifted[i]-c*float64(1+i/K) != scaled[i] {
+				t.Fatalf("c = %g: shift not exact", c)
+			}
+		}
+		want := ref
+		if unit != 1 {
+			want = InfoNCE(ad.New(scaled, K, K)).Data()
+		}
+		got := InfoNCE(ad.New(shifted, K, K)).Data()
+		for i := range K {
+			if math.Abs(got[i]-want[i]) > 1e-14*(1+math.Abs(want[i])) {
+				t.Errorf("row shift %g: term %d = %v, want %v", c, i, got[i], want[i])
+			}
+		}
+	}
+}
