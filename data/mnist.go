@@ -43,7 +43,8 @@ const (
 
 	// StaticMNISTSeed seeds the static binarization of MNIST: split s
 	// (Train, Valid, Test) is binarized once with PCG(StaticMNISTSeed, s).
-	// The Larochelle–Murray static set the paper used is not available
+	// The Larochelle–Murray static set the paper used (Salakhutdinov and
+	// Murray's binarization, as tfds binarized_mnist) is not available
 	// offline, so "static MNIST" here is this fixed draw, not theirs:
 	// numbers on it are comparable with each other, and only roughly with
 	// the paper's.
