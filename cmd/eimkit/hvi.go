@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/avvi"
+	"github.com/eimkit/eimkit/experiment"
 	"github.com/eimkit/eimkit/hvi"
 	"github.com/eimkit/eimkit/nn"
 )
@@ -53,6 +55,7 @@ Flags:
 
 type hviConfig struct {
 	steps, T, draws, evalDraws int
+	every                      int
 	seed                       uint64
 	lr                         float64
 	xs                         []float64
@@ -80,31 +83,29 @@ func parseHVIFlags(args []string, stderr io.Writer) (*hviConfig, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&xs, "x", "0.5,-1,2", "comma-separated observations")
 	fs.StringVar(&c.out, "out", "results-hvi", "output `directory`")
+	fs.IntVar(&c.every, "checkpoint-every", 1000, "save a checkpoint every this many steps (and at the end, and on SIGINT)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) (*hviConfig, error) {
-		return nil, badFlags(stderr, fs, "hvi", format, args...)
-	}
+	v := newChecker(fs)
 	for _, f := range strings.Split(xs, ",") {
-		var v float64
-		if _, err := fmt.Sscan(strings.TrimSpace(f), &v); err != nil || math.IsNaN(v) || math.IsInf(v, 0) {
-			return bad("-x %q: want comma-separated finite numbers", xs)
+		x, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || math.IsNaN(x) || math.IsInf(x, 0) {
+			v.failf("-x %q: want comma-separated finite numbers", xs)
+			break
 		}
-		c.xs = append(c.xs, v)
+		c.xs = append(c.xs, x)
 	}
-	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected arguments %q", fs.Args())
-	case c.steps < 1 || c.T < 1 || c.draws < 1:
-		return bad("-steps %d, -T %d, -draws %d: want all ≥ 1", c.steps, c.T, c.draws)
-	case c.evalDraws < 2:
-		return bad("-eval-draws %d: want ≥ 2", c.evalDraws)
-	case !(c.lr > 0) || math.IsInf(c.lr, 0):
-		return bad("-lr %v: want a positive number", c.lr)
-	case c.out == "":
-		return bad("-out must name a directory")
+	v.atLeast("steps", c.steps, 1)
+	v.atLeast("T", c.T, 1)
+	v.atLeast("draws", c.draws, 1)
+	v.atLeast("eval-draws", c.evalDraws, 2)
+	v.positive("lr", c.lr)
+	v.atLeast("checkpoint-every", c.every, 1)
+	v.nonEmpty("out", c.out)
+	if err := v.done(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -130,8 +131,10 @@ type hviResults struct {
 	StepSize     []float64  `json:"step_size"`
 	Alphas       []float64  `json:"alphas"`
 	Points       []hviPoint `json:"points"`
-	Seconds      float64    `json:"seconds"`
-	Interrupted  bool       `json:"interrupted,omitempty"`
+	// StepsDone is the number of training steps done of the Gaussian q
+	// and of HVI (over every session).
+	StepsDone [2]int  `json:"steps_done"`
+	Seconds   float64 `json:"seconds"`
 }
 
 // hviPoint is one observation's numbers.
@@ -152,73 +155,119 @@ type hviPoint struct {
 
 func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 	start := time.Now()
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	n := len(c.xs)
+	// The largest tensors: an evaluation chunk of 5000 draws (T + 1
+	// gradients each, kept for no backward pass), a training step's draws
+	// through T leapfrog steps with the backward pass, and the picture.
+	need := f64 * float64(n) * 2 * math.Max(3*float64(c.draws)*float64(c.T+1)*8, float64(min(5000, c.evalDraws))*float64(c.T+1)*8)
+	need += f64*float64(n)*float64(c.evalDraws)*2 + f64*2*100000*float64(c.T+1)*4
+	if err := checkMemory("hvi", toBytes(need), fmt.Sprintf("-draws %d -eval-draws %d -T %d and %d observations", c.draws, c.evalDraws, c.T, n)); err != nil {
 		return err
 	}
-	logf := func(format string, args ...any) {
-		if !c.quiet {
-			fmt.Fprintf(stderr, format, args...)
-		}
+	out, err := openOut(c.out)
+	if err != nil {
+		return err
 	}
-	n := len(c.xs)
+	defer out.Close()
 	x := ad.New(append([]float64(nil), c.xs...), n, 1)
-	interrupted := false
+	id := func(run string) map[string]string {
+		m := map[string]string{
+			"format": "eimkit-hvi/1", "run": run, "seed": strconv.FormatUint(c.seed, 10),
+			"lr": strconv.FormatFloat(c.lr, 'g', -1, 64), "draws": strconv.Itoa(c.draws), "x": fmt.Sprint(c.xs),
+		}
+		if run == "hvi" {
+			m["T"] = strconv.Itoa(c.T)
+		}
+		return m
+	}
 
 	// (1) The plain Gaussian q(z | x): the proposal alone, on the ELBO.
-	rng := rand.New(stream(c.seed, "hvi", "gauss"))
+	gpcg := stream(c.seed, "hvi", "gauss")
+	rng := rand.New(gpcg)
 	gq := hvi.NewGaussianProposal(rng, 1, 2, -0.5)
-	opt := &nn.Adam{LR: c.lr}
 	elboInts := func(rng *rand.Rand, s int) *ad.Tensor {
 		z := gq.Sample(rng, x, s)
 		return ad.Sub(hviModel.LogJoint(x, z), gq.LogProb(x, z))
 	}
-	for step := range c.steps {
-		if ctx.Err() != nil {
-			interrupted = true
-			break
-		}
-		loss := ad.Neg(ad.Mean(elboInts(rng, c.draws)))
-		opt.Step(gq.Params(), ad.Grad(loss, gq.Params()...))
-		if (step+1)%500 == 0 {
-			logf("hvi: Gaussian q step %d: ELBO %.4f\n", step+1, -loss.Item())
-		}
+	gps := new(nn.Params)
+	gps.Add("q", gq.Params()...)
+	gopt := &nn.Adam{LR: c.lr}
+	gauss := &experiment.Run{
+		Dir: filepath.Join(c.out, "gauss"), Name: "Gaussian q", Identity: id("gauss"), Steps: c.steps,
+		CheckpointEvery: c.every, Params: gps, Adam: gopt, RNG: gpcg,
+		Step: func(context.Context, int) (experiment.Metrics, error) {
+			obj := ad.Mean(elboInts(rng, c.draws))
+			loss := ad.Neg(obj)
+			gopt.Step(gps.Tensors(), ad.Grad(loss, gps.Tensors()...))
+			return experiment.Metrics{Objective: obj.Item()}, nil
+		},
 	}
 	// (2) HVI.
-	rng = rand.New(stream(c.seed, "hvi", "hvi"))
-	h := hvi.New(rng, hviModel, 1, 2, c.T, -0.5, nil, []int{16})
-	params := h.Params()
-	opt = &nn.Adam{LR: c.lr}
-	for step := range c.steps {
-		if interrupted || ctx.Err() != nil {
-			interrupted = true
-			break
+	hpcg := stream(c.seed, "hvi", "hvi")
+	hrng := rand.New(hpcg)
+	h := hvi.New(hrng, hviModel, 1, 2, c.T, -0.5, nil, []int{16})
+	hps := new(nn.Params)
+	hps.Add("hvi", h.Params()...)
+	hopt := &nn.Adam{LR: c.lr}
+	hv := &experiment.Run{
+		Dir: filepath.Join(c.out, "hvi"), Name: "HVI", Identity: id("hvi"), Steps: c.steps,
+		CheckpointEvery: c.every, Params: hps, Adam: hopt, RNG: hpcg,
+		Step: func(context.Context, int) (experiment.Metrics, error) {
+			obj := ad.Mean(h.Bound(hrng, hviModel, x, c.draws))
+			loss := ad.Neg(obj)
+			hopt.Step(hps.Tensors(), ad.Grad(loss, hps.Tensors()...))
+			return experiment.Metrics{Objective: obj.Item()}, nil
+		},
+	}
+	total := 0
+	for _, r := range []*experiment.Run{gauss, hv} {
+		done, err := r.StepsDone()
+		if err != nil {
+			return err
 		}
-		loss := ad.Neg(ad.Mean(h.Bound(rng, hviModel, x, c.draws)))
-		opt.Step(params, ad.Grad(loss, params...))
-		if (step+1)%500 == 0 {
-			logf("hvi: HVI step %d: bound %.4f\n", step+1, -loss.Item())
+		total += c.steps - done
+	}
+	prog := experiment.NewProgress(stderr, total, c.quiet)
+	reportOut(prog, out)
+	gauss.Progress, hv.Progress = prog, prog
+	var recs [2]*experiment.Record
+	for i, r := range []*experiment.Run{gauss, hv} {
+		if recs[i], err = r.Train(ctx); err != nil {
+			prog.Finish()
+			return err
 		}
 	}
+	prog.Finish()
 
-	// Evaluation, in chunks to bound memory.
+	// Evaluation, in chunks to bound memory and to stop soon on SIGINT.
+	interrupted := fmt.Errorf("hvi: evaluation stopped (training is saved; results were not written): %w", errInterrupted)
 	erng := rand.New(stream(c.seed, "hvi", "eval"))
-	evalDraws := func(f func(rng *rand.Rand, s int) *ad.Tensor) *ad.Tensor {
+	evalDraws := func(f func(rng *rand.Rand, s int) *ad.Tensor) (*ad.Tensor, error) {
 		var parts []*ad.Tensor
 		for done := 0; done < c.evalDraws; {
+			if ctx.Err() != nil {
+				return nil, interrupted
+			}
 			s := min(5000, c.evalDraws-done)
 			parts = append(parts, f(erng, s).Detach())
 			done += s
 		}
-		return ad.Concat(0, parts...)
+		return ad.Concat(0, parts...), nil
 	}
-	we := evalDraws(elboInts)
-	wh := evalDraws(func(rng *rand.Rand, s int) *ad.Tensor { return h.Integrands(rng, hviModel, x, s) })
+	we, err := evalDraws(elboInts)
+	if err != nil {
+		return err
+	}
+	wh, err := evalDraws(func(rng *rand.Rand, s int) *ad.Tensor { return h.Integrands(rng, hviModel, x, s) })
+	if err != nil {
+		return err
+	}
 	se, sh, ev := avvi.Summarize(we), avvi.Summarize(wh), avvi.EstimateEvidence(wh)
 	gap := hviModel.MeanFieldGap()
 	res := hviResults{
 		Model: "z ~ N(0, I2), x | z ~ N(z1 + z2, 0.25)", T: c.T, Steps: c.steps, Draws: c.draws,
 		EvalDraws: c.evalDraws, LR: c.lr, Seed: c.seed, MeanFieldGap: gap,
-		StepSize: h.HIS.StepSize(), Alphas: h.HIS.Alphas(), Interrupted: interrupted,
+		StepSize: h.HIS.StepSize(), Alphas: h.HIS.Alphas(), StepsDone: [2]int{recs[0].Steps, recs[1].Steps},
 	}
 	for i, xv := range c.xs {
 		lp := hviModel.LogEvidence([]float64{xv})
@@ -229,30 +278,30 @@ func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 			LogPHat: jsonFloat(ev.LogMean[i]),
 		})
 	}
-	res.Seconds = time.Since(start).Seconds()
-	if err := writeJSON(filepath.Join(c.out, "results.json"), res); err != nil {
-		return err
-	}
-	md := hviMarkdown(&res)
-	if err := writeAtomic(filepath.Join(c.out, "results.md"), func(f *os.File) error {
-		_, err := f.WriteString(md)
-		return err
-	}); err != nil {
-		return err
-	}
-	logf("%s", md)
-	// The picture, for the first observation.
+	// The picture's samples, for the first observation.
 	x0 := ad.New([]float64{c.xs[0]}, 1, 1)
 	const nPic = 100000
 	prng := rand.New(stream(c.seed, "hvi", "plot"))
 	zg := gq.Sample(prng, x0, nPic).Detach().Data()
+	if ctx.Err() != nil {
+		return interrupted
+	}
 	zh, _, _ := h.Draw(prng, x0, nPic)
+	if ctx.Err() != nil {
+		return interrupted
+	}
+	res.Seconds = time.Since(start).Seconds()
+	md := hviMarkdown(&res)
+	if err := experiment.WriteJSON(filepath.Join(c.out, "results.json"), res); err != nil {
+		return err
+	}
+	if err := experiment.WriteString(filepath.Join(c.out, "results.md"), md); err != nil {
+		return err
+	}
 	if err := writeHVIPNG(filepath.Join(c.out, "q.png"), c.xs[0], zg, zh.Detach().Data()); err != nil {
 		return err
 	}
-	if interrupted {
-		return errInterrupted
-	}
+	prog.Logf("%s", strings.TrimSpace(md))
 	return nil
 }
 

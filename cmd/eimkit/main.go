@@ -14,8 +14,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"syscall"
-
-	"github.com/eimkit/eimkit/ad"
 )
 
 // A command is one subcommand: run parses its own flags from args and does
@@ -36,10 +34,6 @@ var commands = map[string]command{
 	"hvi":  {summary: "train Hamiltonian VI and a Gaussian q on a correlated Gaussian posterior; bounds vs log p(x) (Sec. 3.3, 5.3)", run: runHVI},
 	"vsmc": {summary: "train variational SMC proposals on the linear-Gaussian model; ELBO, IWAE, FIVO vs Kalman (Sec. 5.3)", run: runVSMC},
 }
-
-// errInterrupted is returned by a command that stopped because its context
-// was cancelled (SIGINT or SIGTERM) after saving what it had.
-var errInterrupted = errors.New("interrupted")
 
 // gcPercent is the garbage collector's target used unless GOGC is set.
 // The ad package allocates a fresh tensor per operation and the live heap
@@ -95,7 +89,10 @@ func exitCode(err error, stderr io.Writer) int {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		return 2 // the flag package has printed the message and the usage
+		if ue := (*usageErr)(nil); errors.As(err, &ue) && !ue.printed {
+			fmt.Fprintf(stderr, "eimkit: %v\n", err)
+		}
+		return 2
 	case errors.Is(err, errInterrupted):
 		fmt.Fprintf(stderr, "eimkit: %v\n", err)
 		return 130
@@ -103,42 +100,6 @@ func exitCode(err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "eimkit: %v\n", err)
 		return 1
 	}
-}
-
-// errUsage wraps flag parsing errors, which the flag package has already
-// printed together with the usage.
-var errUsage = errors.New("usage")
-
-// concurrentRuns prepares for n computations at once: with two or more,
-// each already keeps a core busy, so ad's helper goroutine is turned off
-// (its spin-waiting would only compete with them). It returns the function
-// that restores the previous setting.
-func concurrentRuns(n int) (restore func()) {
-	if n < 2 {
-		return func() {}
-	}
-	prev := ad.SetMaxThreads(1)
-	return func() { ad.SetMaxThreads(prev) }
-}
-
-// parseFlags parses a subcommand's flags; -h returns flag.ErrHelp, any
-// other failure errUsage (the flag package has printed the reason).
-func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	return nil
-}
-
-// badFlags reports flags that parsed but make no sense, with the usage,
-// and returns errUsage.
-func badFlags(stderr io.Writer, fs *flag.FlagSet, cmd, format string, args ...any) error {
-	fmt.Fprintf(stderr, "eimkit "+cmd+": "+format+"\n", args...)
-	fs.Usage()
-	return errUsage
 }
 
 func usage(w io.Writer) {

@@ -36,11 +36,12 @@ type model interface {
 
 // stateful is a model with training state beyond its parameters (LARS's
 // moving average of Z). commit is called after each optimizer step;
-// state and setState carry the state through a checkpoint exactly.
+// MarshalText and UnmarshalText carry the state through a checkpoint
+// exactly (it is the run's experiment.Run.State).
 type stateful interface {
 	commit()
-	state() string
-	setState(s string) error
+	MarshalText() ([]byte, error)
+	UnmarshalText(b []byte) error
 }
 
 // evalOutput is the result of model.evaluate.
@@ -271,12 +272,14 @@ func (l *larsModel) objective(rng *rand.Rand, x *ad.Tensor) *ad.Tensor {
 
 func (l *larsModel) commit() { l.m.ZAvg = l.pending }
 
-// state is ZAvg in the shortest decimal form that parses back to the same
-// float64.
-func (l *larsModel) state() string { return strconv.FormatFloat(l.m.ZAvg, 'g', -1, 64) }
+// MarshalText gives ZAvg in the shortest decimal form that parses back to
+// the same float64.
+func (l *larsModel) MarshalText() ([]byte, error) {
+	return strconv.AppendFloat(nil, l.m.ZAvg, 'g', -1, 64), nil
+}
 
-func (l *larsModel) setState(s string) error {
-	v, err := strconv.ParseFloat(s, 64)
+func (l *larsModel) UnmarshalText(b []byte) error {
+	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil {
 		return fmt.Errorf("LARS moving average of Z: %w", err)
 	}

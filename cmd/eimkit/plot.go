@@ -3,9 +3,8 @@ package main
 import (
 	"fmt"
 	"image/color"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
@@ -17,6 +16,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/eimkit/eimkit/data"
+	"github.com/eimkit/eimkit/experiment"
 )
 
 // gridXYZ is a density on a regular grid of cell centres, for
@@ -196,36 +196,10 @@ func writeCurvesPNG(path string, t data.Target, curves []curve, title string) er
 	return writePNG(path, img)
 }
 
-// writePNG encodes img as a PNG at path, atomically (a temporary file in
-// the same directory, renamed over path).
+// writePNG encodes img as a PNG at path, atomically (experiment.WriteFile).
 func writePNG(path string, img *vgimg.Canvas) error {
-	return writeAtomic(path, func(f *os.File) error {
-		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(f)
+	return experiment.WriteFile(path, func(w io.Writer) error {
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
-}
-
-// writeAtomic creates path by writing a temporary file in its directory
-// with write and renaming it over path, so path is never partial.
-func writeAtomic(path string, write func(f *os.File) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/eimkit/eimkit/experiment"
 )
 
 // result is one run's entry of results.json.
@@ -70,30 +71,14 @@ func (f *jsonFloat) UnmarshalJSON(b []byte) error {
 }
 
 // write writes r as indented JSON to path, atomically.
-func (r *result) write(path string) error {
-	return writeJSON(path, r)
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return writeAtomic(path, func(f *os.File) error {
-		_, err := f.Write(append(b, '\n'))
-		return err
-	})
-}
+func (r *result) write(path string) error { return experiment.WriteJSON(path, r) }
 
 // writeResults writes results.json and results.md into dir.
 func writeResults(dir string, results []*result) error {
-	if err := writeJSON(filepath.Join(dir, "results.json"), results); err != nil {
+	if err := experiment.WriteJSON(filepath.Join(dir, "results.json"), results); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(dir, "results.md"), func(f *os.File) error {
-		_, err := f.WriteString(markdownTable(results))
-		return err
-	})
+	return experiment.WriteString(filepath.Join(dir, "results.md"), markdownTable(results))
 }
 
 // markdownTable formats the results as a markdown table with a note on

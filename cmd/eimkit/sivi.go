@@ -15,12 +15,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/eimfamily"
+	"github.com/eimkit/eimkit/experiment"
 	"github.com/eimkit/eimkit/nn"
 	"github.com/eimkit/eimkit/sivi"
 )
@@ -58,7 +59,7 @@ type siviConfig struct {
 	targets, methods         []string
 	steps, k, iwK, batch     int
 	evalK, evalBatches, jobs int
-	plotSamples              int
+	plotSamples, every       int
 	seed                     uint64
 	lr                       float64
 	out                      string
@@ -87,33 +88,32 @@ func parseSIVIFlags(args []string, stderr io.Writer) (*siviConfig, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
 	fs.StringVar(&c.out, "out", "results-sivi", "output `directory`")
 	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "runs at the same time")
+	fs.IntVar(&c.every, "checkpoint-every", 1000, "save a checkpoint every this many steps (and at the end, and on SIGINT)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) (*siviConfig, error) {
-		return nil, badFlags(stderr, fs, "sivi", format, args...)
-	}
+	v := newChecker(fs)
 	var err error
 	if c.targets, err = parseList(targets, siviTargets); err != nil {
-		return bad("-target: %v", err)
+		v.failf("-target: %v", err)
 	}
 	if c.methods, err = parseList(methods, siviMethods); err != nil {
-		return bad("-method: %v", err)
+		v.failf("-method: %v", err)
 	}
-	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected arguments %q", fs.Args())
-	case c.steps < 1 || c.batch < 1 || c.k < 0 || c.iwK < 0:
-		return bad("-steps %d, -batch %d, -K %d, -iwhvi-K %d: want steps, batch ≥ 1 and K ≥ 0", c.steps, c.batch, c.k, c.iwK)
-	case c.evalK < 0 || c.evalBatches < 2 || c.plotSamples < 1:
-		return bad("-eval-K %d, -eval-batches %d, -plot-samples %d: want ≥ 0, ≥ 2, ≥ 1", c.evalK, c.evalBatches, c.plotSamples)
-	case !(c.lr > 0) || math.IsInf(c.lr, 0):
-		return bad("-lr %v: want a positive number", c.lr)
-	case c.jobs < 1:
-		return bad("-jobs %d: want ≥ 1", c.jobs)
-	case c.out == "":
-		return bad("-out must name a directory")
+	v.atLeast("steps", c.steps, 1)
+	v.atLeast("batch", c.batch, 1)
+	v.atLeast("K", c.k, 0)
+	v.atLeast("iwhvi-K", c.iwK, 0)
+	v.atLeast("eval-K", c.evalK, 0)
+	v.atLeast("eval-batches", c.evalBatches, 2)
+	v.atLeast("plot-samples", c.plotSamples, 1)
+	v.positive("lr", c.lr)
+	v.atLeast("checkpoint-every", c.every, 1)
+	v.atLeast("jobs", c.jobs, 1)
+	v.nonEmpty("out", c.out)
+	if err := v.done(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -160,10 +160,12 @@ type siviRun struct {
 	IWHVIBoundStdErr *float64 `json:"iwhvi_bound_stderr,omitempty"`
 	// SIVI0Bound is the bound with K = 0, i.e. E[log p(z) − log q(z | ε)],
 	// for scale.
-	SIVI0Bound   float64 `json:"sivi_0_bound"`
-	TrainSeconds float64 `json:"train_seconds"`
-	Seconds      float64 `json:"seconds"`
-	objectives   []float64
+	SIVI0Bound float64 `json:"sivi_0_bound"`
+	// StepsDone is the number of training steps done (over every session).
+	StepsDone    int       `json:"steps_done"`
+	TrainSeconds float64   `json:"train_seconds"`
+	Seconds      float64   `json:"seconds"`
+	picture      []float64 // samples of q for the picture, row-major [·, 2]
 }
 
 // siviModel is the target as the model p(x, z) of package sivi (x unused).
@@ -173,9 +175,14 @@ func (m siviModel) LogJoint(_, z *ad.Tensor) *ad.Tensor { return m.t.logDensity(
 
 func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 	start := time.Now()
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	if err := checkMemory("sivi", c.memory(), fmt.Sprintf("-K %d -iwhvi-K %d -eval-K %d -batch %d -plot-samples %d", c.k, c.iwK, c.evalK, c.batch, c.plotSamples)); err != nil {
 		return err
 	}
+	out, err := openOut(c.out)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	type spec struct{ method, target string }
 	var specs []spec
 	for _, t := range c.targets {
@@ -183,40 +190,70 @@ func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 			specs = append(specs, spec{m, t})
 		}
 	}
-	prog := newProgress(stderr, len(specs)*c.steps, c.quiet)
 	runs := make([]*siviRun, len(specs))
-	errs := make([]error, len(specs))
-	defer concurrentRuns(min(c.jobs, len(specs)))()
-	sem := make(chan struct{}, c.jobs)
-	var wg sync.WaitGroup
+	total := 0
+	exps := make([]*experiment.Run, len(specs))
 	for i, s := range specs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			runs[i], errs[i] = c.fit(ctx, s.method, s.target, prog)
-		}()
+		exps[i] = c.newRun(s.method, s.target, &runs[i])
+		done, err := exps[i].StepsDone()
+		if err != nil {
+			return err
+		}
+		total += c.steps - done
 	}
-	wg.Wait()
-	prog.finish()
-	if err := errors.Join(errs...); err != nil {
+	prog := experiment.NewProgress(stderr, total, c.quiet)
+	reportOut(prog, out)
+	for _, r := range exps {
+		r.Progress = prog
+	}
+	err = experiment.Parallel(ctx, c.jobs, experiment.Seq(len(specs)), func(ctx context.Context, i int) error {
+		_, err := exps[i].Do(ctx)
+		if errors.Is(err, errInterrupted) {
+			prog.Logf("%v", err)
+		}
+		return err
+	})
+	prog.Finish()
+	if err != nil {
+		if errors.Is(err, errInterrupted) {
+			err = fmt.Errorf("stopped; checkpoints are saved, run the same command to resume (results were not written): %w", errInterrupted)
+		}
 		return err
 	}
 	res := &siviResults{Steps: c.steps, K: c.k, IWHVIK: c.iwK, Batch: c.batch, LR: c.lr, EvalK: c.evalK,
 		EvalBatches: c.evalBatches, Seed: c.seed, Runs: runs, Seconds: time.Since(start).Seconds()}
-	if err := writeJSON(filepath.Join(c.out, "results.json"), res); err != nil {
+	if err := experiment.WriteJSON(filepath.Join(c.out, "results.json"), res); err != nil {
 		return err
 	}
-	return writeAtomic(filepath.Join(c.out, "results.md"), func(f *os.File) error {
-		_, err := io.WriteString(f, siviMarkdown(res))
+	if err := experiment.WriteString(filepath.Join(c.out, "results.md"), siviMarkdown(res)); err != nil {
 		return err
-	})
+	}
+	for i, s := range specs {
+		t := toyTargetByName(s.target)
+		title := fmt.Sprintf("%s: samples of q (bound %.3f)", strings.ToUpper(s.method), runs[i].SIVIBound)
+		if err := writeDensityPNG(filepath.Join(c.out, s.method+"-"+s.target+".png"), t, runs[i].picture, 120, title); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// fit trains one family on one target, evaluates it and draws its picture.
-func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progress) (*siviRun, error) {
-	start := time.Now()
+// memory estimates the peak memory of the jobs largest runs: a training
+// step's and an evaluation batch's activations of the 10-40-60-40-2 and
+// 2-40-40-20 networks over all the draws at once.
+func (c *siviConfig) memory() uint64 {
+	_, condPer := mlpCosts(10, []int{40, 60, 40})
+	_, tauPer := mlpCosts(2, []int{40, 40})
+	b := float64(c.batch)
+	train := 3 * f64 * math.Max(condPer*(b+float64(c.k)), (condPer+tauPer)*b*float64(c.iwK+1))
+	eval := f64 * math.Max(condPer*(b+float64(c.evalK)), 2*float64(c.k+1)*b) // the [K+1, n] log-density table
+	pic := f64 * (condPer + 4) * float64(c.plotSamples)
+	return toBytes(float64(min(c.jobs, len(c.targets)*len(c.methods))) * (math.Max(train, math.Max(eval, pic)) + f64*b*float64(c.evalK+1)))
+}
+
+// newRun returns the harness run that trains one family on one target
+// and, as its Eval, evaluates it into *out.
+func (c *siviConfig) newRun(method, target string, out **siviRun) *experiment.Run {
 	name := method + "/" + target
 	t := toyTargetByName(target)
 	p := siviModel{t}
@@ -225,7 +262,8 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 	cond := sivi.NewGaussianConditional(initRNG, noiseDim, 2, 0.1, 40, 60, 40)
 	q := sivi.Family{Mixing: eimfamily.NewStdNormal(noiseDim, 1), Conditional: cond}
 	var tau *sivi.GaussianTau
-	ps := cond.Net.Params()
+	params := new(nn.Params)
+	params.Add("conditional", cond.Net.Params()...)
 	if method == "iwhvi" {
 		tau = sivi.NewGaussianTau(initRNG, 2, noiseDim, 40, 40)
 		// Start τ near q(ε) = N(0, I): zero output weights.
@@ -233,21 +271,17 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 		for i := range last.W.Data() {
 			last.W.Data()[i] = 0
 		}
-		ps = append(ps, tau.Params()...)
+		params.Add("tau", tau.Params()...)
 	}
+	ps := params.Tensors()
 	for _, w := range ps {
 		w.RequireGrad()
 	}
 	opt := &nn.Adam{LR: c.lr, Schedule: func(step int) float64 { return math.Pow(0.1, float64(step)/float64(c.steps)) }}
-	rng := rand.New(stream(c.seed, "sivi", name, "train"))
+	pcg := stream(c.seed, "sivi", name, "train")
+	rng := rand.New(pcg)
 	x := ad.Zeros(c.batch, 1)
-	run := &siviRun{Method: method, Target: target, LogZ: t.logZ}
-	prog.start(name, 0, c.steps)
-	avg := ema{}
-	for step := range c.steps {
-		if err := ctx.Err(); err != nil {
-			return nil, errInterrupted
-		}
+	step := func(context.Context, int) (experiment.Metrics, error) {
 		var w *ad.Tensor
 		if method == "iwhvi" {
 			w = sivi.IWHVI{K: c.iwK + 1}.Integrand(rng, p, q, tau, x)
@@ -260,42 +294,69 @@ func (c *siviConfig) fit(ctx context.Context, method, target string, prog *progr
 		v := obj.Item()
 		ad.Release(loss)
 		opt.Step(ps, g)
-		run.objectives = append(run.objectives, v)
-		avg = avg.add(v)
-		prog.advance(name, step+1, c.steps, avg.value())
+		return experiment.Metrics{Objective: v}, nil
 	}
-	run.TrainSeconds = time.Since(start).Seconds()
-	run.FinalTrainObjective = tailMean(run.objectives, max(1, c.steps/10))
-	prog.evaluating(name)
-	// Evaluate and draw from constant copies: no graph is recorded.
-	cond = &sivi.GaussianConditional{Net: detachMLP(cond.Net), LogScale: cond.LogScale}
-	q.Conditional = cond
-	if tau != nil {
-		tau = &sivi.GaussianTau{Net: detachMLP(tau.Net), D: tau.D}
-	}
-	ev := rand.New(stream(c.seed, "sivi", name, "eval"))
-	batchMeans := func(f func() *ad.Tensor) (float64, float64) {
-		m := make([]float64, c.evalBatches)
-		for i := range m {
-			m[i] = ad.Mean(f()).Item()
+	eval := func(ctx context.Context, rec *experiment.Record) error {
+		run := &siviRun{Method: method, Target: target, LogZ: t.logZ, StepsDone: rec.Steps, TrainSeconds: rec.Seconds}
+		start := time.Now()
+		run.FinalTrainObjective = tailMean(rec.Objectives(), max(1, c.steps/10))
+		// Evaluate and draw from constant copies: no graph is recorded.
+		cond := &sivi.GaussianConditional{Net: detachMLP(cond.Net), LogScale: cond.LogScale}
+		q := sivi.Family{Mixing: q.Mixing, Conditional: cond}
+		tau := tau
+		if tau != nil {
+			tau = &sivi.GaussianTau{Net: detachMLP(tau.Net), D: tau.D}
 		}
-		return meanStdErr(m)
+		ev := rand.New(stream(c.seed, "sivi", name, "eval"))
+		batchMeans := func(f func() *ad.Tensor) (float64, float64, error) {
+			m := make([]float64, c.evalBatches)
+			for i := range m {
+				if err := ctx.Err(); err != nil {
+					return 0, 0, err
+				}
+				m[i] = ad.Mean(f()).Item()
+			}
+			mean, se := meanStdErr(m)
+			return mean, se, nil
+		}
+		var err error
+		if run.SIVIBound, run.SIVIBoundStdErr, err = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: c.evalK + 1}.SharedIntegrand(ev, p, q, x) }); err != nil {
+			return err
+		}
+		if run.SIVI0Bound, _, err = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: 1}.Integrand(ev, p, q, x) }); err != nil {
+			return err
+		}
+		if tau != nil {
+			m, se, err := batchMeans(func() *ad.Tensor { return sivi.IWHVI{K: c.iwK + 1}.Integrand(ev, p, q, tau, x) })
+			if err != nil {
+				return err
+			}
+			run.IWHVIBound, run.IWHVIBoundStdErr = &m, &se
+		}
+		pic := rand.New(stream(c.seed, "sivi", name, "picture"))
+		run.picture = q.SampleZ(pic, ad.Zeros(c.plotSamples, 1)).Data()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		run.Seconds = rec.Seconds + time.Since(start).Seconds()
+		*out = run
+		return nil
 	}
-	run.SIVIBound, run.SIVIBoundStdErr = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: c.evalK + 1}.SharedIntegrand(ev, p, q, x) })
-	run.SIVI0Bound, _ = batchMeans(func() *ad.Tensor { return sivi.SIVI{K: 1}.Integrand(ev, p, q, x) })
-	if tau != nil {
-		m, se := batchMeans(func() *ad.Tensor { return sivi.IWHVI{K: c.iwK + 1}.Integrand(ev, p, q, tau, x) })
-		run.IWHVIBound, run.IWHVIBoundStdErr = &m, &se
+	id := map[string]string{
+		"format": "eimkit-sivi/1", "method": method, "target": target,
+		"seed": strconv.FormatUint(c.seed, 10), "steps": strconv.Itoa(c.steps), // the schedule depends on it
+		"batch": strconv.Itoa(c.batch), "lr": strconv.FormatFloat(c.lr, 'g', -1, 64),
 	}
-	pic := rand.New(stream(c.seed, "sivi", name, "picture"))
-	zs := q.SampleZ(pic, ad.Zeros(c.plotSamples, 1))
-	title := fmt.Sprintf("%s: samples of q (bound %.3f)", strings.ToUpper(method), run.SIVIBound)
-	if err := writeDensityPNG(filepath.Join(c.out, method+"-"+target+".png"), t, zs.Data(), 120, title); err != nil {
-		return nil, err
+	if method == "iwhvi" {
+		id["iwhvi-K"] = strconv.Itoa(c.iwK)
+	} else {
+		id["K"] = strconv.Itoa(c.k)
 	}
-	prog.done(name)
-	run.Seconds = time.Since(start).Seconds()
-	return run, nil
+	return &experiment.Run{
+		Dir: filepath.Join(c.out, method+"-"+target), Name: name, Identity: id,
+		Steps: c.steps, CheckpointEvery: c.every, Params: params, Adam: opt, RNG: pcg,
+		Step: step, Eval: eval,
+	}
 }
 
 func siviMarkdown(r *siviResults) string {

@@ -18,13 +18,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/pkg/profile"
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/data"
+	"github.com/eimkit/eimkit/experiment"
 )
 
 // defaultSteps is the default of -steps: the budget with which
@@ -113,47 +113,41 @@ func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, err
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) (*syntheticConfig, error) {
-		return nil, badFlags(stderr, fs, "synthetic", format, args...)
-	}
-	if fs.NArg() > 0 {
-		return bad("unexpected arguments %q", fs.Args())
-	}
+	v := newChecker(fs)
 	var err error
 	if c.models, err = parseList(modelFlag, modelNames); err != nil {
-		return bad("-model: %v", err)
+		v.failf("-model: %v", err)
 	}
 	if c.targets, err = parseList(targetFlg, data.Names()); err != nil {
-		return bad("-target: %v", err)
+		v.failf("-target: %v", err)
 	}
 	for _, h := range strings.Split(hidden, ",") {
 		w, err := strconv.Atoi(strings.TrimSpace(h))
 		if err != nil || w < 1 {
-			return bad("-hidden %q: want positive widths separated by commas", hidden)
+			v.failf("-hidden %q: want positive widths separated by commas", hidden)
+			break
 		}
 		c.ms.Hidden = append(c.ms.Hidden, w)
 	}
-	switch {
-	case c.steps < 1:
-		return bad("-steps %d: want ≥ 1", c.steps)
-	case !(c.ms.ProposalVar > 0) || math.IsInf(c.ms.ProposalVar, 0):
-		return bad("-proposal-var %v: want a positive number", c.ms.ProposalVar)
-	case c.ms.K < 1 || c.ms.TRST < 1 || c.ms.HIST < 1:
-		return bad("-K %d, -T %d, -his-T %d: want all ≥ 1", c.ms.K, c.ms.TRST, c.ms.HIST)
-	case c.ms.Batch < 1:
-		return bad("-batch %d: want ≥ 1", c.ms.Batch)
-	case !(c.ms.LR > 0):
-		return bad("-lr %v: want > 0", c.ms.LR)
-	case c.every < 1:
-		return bad("-checkpoint-every %d: want ≥ 1", c.every)
-	case c.ev.Points < 1 || c.ev.Samples < 1 || c.ev.LARSZSamples < 1 || c.ev.PlotSamples < 1:
-		return bad("-eval-points, -eval-samples, -lars-z-samples and -plot-samples must be ≥ 1")
-	case c.jobs < 1:
-		return bad("-jobs %d: want ≥ 1", c.jobs)
-	case c.cpuProfile && c.memProfile:
-		return bad("-cpuprofile and -memprofile cannot be used together (github.com/pkg/profile runs one profile at a time)")
-	case c.out == "":
-		return bad("-out must name a directory")
+	v.atLeast("steps", c.steps, 1)
+	v.positive("proposal-var", c.ms.ProposalVar)
+	v.atLeast("K", c.ms.K, 1)
+	v.atLeast("T", c.ms.TRST, 1)
+	v.atLeast("his-T", c.ms.HIST, 1)
+	v.atLeast("batch", c.ms.Batch, 1)
+	v.positive("lr", c.ms.LR)
+	v.atLeast("checkpoint-every", c.every, 1)
+	v.atLeast("eval-points", c.ev.Points, 1)
+	v.atLeast("eval-samples", c.ev.Samples, 1)
+	v.atLeast("lars-z-samples", c.ev.LARSZSamples, 1)
+	v.atLeast("plot-samples", c.ev.PlotSamples, 1)
+	v.atLeast("jobs", c.jobs, 1)
+	v.nonEmpty("out", c.out)
+	if c.cpuProfile && c.memProfile {
+		v.failf("-cpuprofile and -memprofile cannot be used together (github.com/pkg/profile runs one profile at a time)")
+	}
+	if err := v.done(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -209,11 +203,17 @@ func (c *syntheticConfig) specs() []runSpec {
 // c.jobs workers, longest first; each run's result depends only on its
 // own settings and random streams, never on the scheduling. The first
 // error stops the other runs (each saves a checkpoint) and is returned;
-// the summary files are written only when every run succeeded.
+// the summary files are written only when every run succeeded, after
+// everything they are made from has been read.
 func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	if err := c.checkMemory(); err != nil {
 		return err
 	}
+	out, err := openOut(c.out)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
 	if c.cpuProfile || c.memProfile {
 		opts := []func(*profile.Profile){profile.ProfilePath(c.out), profile.NoShutdownHook}
 		if c.cpuProfile {
@@ -229,141 +229,124 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 	specs := c.specs()
 	total := 0
 	for _, s := range specs {
-		if err := os.MkdirAll(s.dir, 0o755); err != nil {
-			return err
-		}
 		if reuse, _ := s.readResult(); reuse != nil {
 			continue
 		}
-		step, _, _, err := s.readCheckpointMeta()
+		step, err := s.bare().StepsDone()
 		if err != nil {
 			return err
 		}
 		total += s.steps - step
 	}
-	prog := newProgress(stderr, total, c.quiet)
-	prog.onStep = c.onStep
+	prog := experiment.NewProgress(stderr, total, c.quiet)
+	prog.OnStep = c.onStep
+	reportOut(prog, out)
 	start := time.Now()
 
-	order := make([]int, len(specs))
-	for i := range order {
-		order[i] = i
-	}
+	order := experiment.Seq(len(specs))
 	cost := func(i int) float64 { return float64(specs[i].steps) * stepCost[specs[i].model] }
 	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(cost(b), cost(a)) })
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	results := make([]*result, len(specs))
-	defer concurrentRuns(min(c.jobs, len(specs)))()
-	work := make(chan int)
-	var wg sync.WaitGroup
-	for range min(c.jobs, len(specs)) {
-		wg.Go(func() {
-			for i := range work {
-				if ctx.Err() != nil {
-					continue
-				}
-				r, err := specs[i].do(ctx, prog)
-				if errors.Is(err, errInterrupted) {
-					prog.logf("%v", err)
-				}
-				if err != nil {
-					cancel(err)
-					continue
-				}
-				results[i] = r
-			}
-		})
-	}
-	for _, i := range order {
-		work <- i
-	}
-	close(work)
-	wg.Wait()
-	prog.finish()
-	if err := context.Cause(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
+	err = experiment.Parallel(ctx, c.jobs, order, func(ctx context.Context, i int) error {
+		r, err := specs[i].do(ctx, prog)
+		if errors.Is(err, errInterrupted) {
+			prog.Logf("%v", err)
+		}
+		results[i] = r
+		return err
+	})
+	prog.Finish()
+	if err != nil {
+		if errors.Is(err, errInterrupted) {
 			err = fmt.Errorf("stopped; checkpoints are saved, run the same command to resume: %w", errInterrupted)
 		}
 		return err
 	}
 
+	var curves []func() error
+	for _, t := range c.targets {
+		f, err := c.curves(t, specs)
+		if err != nil {
+			return fmt.Errorf("curves of %s: %w", t, err)
+		}
+		curves = append(curves, f)
+	}
 	if err := writeResults(c.out, results); err != nil {
 		return err
 	}
-	for _, t := range c.targets {
-		if err := c.writeCurves(t, specs); err != nil {
-			return fmt.Errorf("curves of %s: %w", t, err)
+	for _, f := range curves {
+		if err := f(); err != nil {
+			return err
 		}
 	}
-	prog.logf("wrote %s (%d runs, %.1f s)", filepath.Join(c.out, "results.json"), len(results), time.Since(start).Seconds())
+	prog.Logf("wrote %s (%d runs, %.1f s)", filepath.Join(c.out, "results.json"), len(results), time.Since(start).Seconds())
 	return nil
 }
 
-// writeCurves writes curves-<target>.png from the runs' checkpoints.
-func (c *syntheticConfig) writeCurves(target string, specs []runSpec) error {
+// curves reads the training records of the target's runs and returns the
+// function that writes curves-<target>.png from them.
+func (c *syntheticConfig) curves(target string, specs []runSpec) (func() error, error) {
 	t, err := data.ByName(target)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var curves []curve
 	for _, s := range specs {
 		if s.target != target {
 			continue
 		}
-		_, meta, ok, err := s.readCheckpointMeta()
-		if err != nil || !ok {
-			return fmt.Errorf("%s: no checkpoint (%v)", s.name(), err)
+		rec, err := s.bare().Record()
+		if err != nil {
+			return nil, err
 		}
-		var b []float64
-		if err := json.Unmarshal([]byte(meta[metaBounds]), &b); err != nil {
-			return fmt.Errorf("%s: training record: %w", s.name(), err)
+		if rec.Steps != s.steps {
+			return nil, fmt.Errorf("%s: the checkpoint is at step %d of %d", s.name(), rec.Steps, s.steps)
 		}
 		label := strings.ToUpper(s.model)
 		if s.model == "lars" {
 			label += " (its objective, not a bound)"
 		}
-		curves = append(curves, curve{label: label, bounds: b})
+		curves = append(curves, curve{label: label, bounds: rec.Objectives()})
 	}
 	title := fmt.Sprintf("%s, proposal N(0, %g·I)", target, c.ms.ProposalVar)
-	return writeCurvesPNG(filepath.Join(c.out, "curves-"+target+".png"), t, curves, title)
+	path := filepath.Join(c.out, "curves-"+target+".png")
+	return func() error { return writeCurvesPNG(path, t, curves, title) }, nil
 }
 
 // do runs one spec to its result: reused if the run's result.json is
 // current, otherwise trained (or continued) and evaluated.
-func (r runSpec) do(ctx context.Context, prog *progress) (*result, error) {
+func (r runSpec) do(ctx context.Context, prog *experiment.Progress) (*result, error) {
 	if res, err := r.readResult(); err != nil {
 		return nil, err
 	} else if res != nil {
-		prog.logf("%s: reusing %s", r.name(), filepath.Join(r.dir, "result.json"))
+		prog.Logf("%s: reusing %s", r.name(), filepath.Join(r.dir, "result.json"))
 		return res, nil
 	}
-	defer prog.done(r.name())
-	t, err := r.train(ctx, prog)
+	run, m, err := r.newRun(prog)
 	if err != nil {
 		return nil, err
 	}
-	prog.evaluating(r.name())
-	start := time.Now()
-	res, err := r.evaluate(ctx, t)
-	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			err = fmt.Errorf("%s: evaluation stopped (training is saved): %w", r.name(), errInterrupted)
+	var res *result
+	run.Eval = func(ctx context.Context, rec *experiment.Record) error {
+		start := time.Now()
+		res, err = r.evaluate(ctx, m, rec)
+		if err != nil {
+			return err
 		}
+		res.Seconds = rec.Seconds + time.Since(start).Seconds()
+		res.TrainSeconds = rec.Seconds
+		return res.write(filepath.Join(r.dir, "result.json"))
+	}
+	if _, err := run.Do(ctx); err != nil {
 		return nil, err
 	}
-	res.Seconds = t.seconds + time.Since(start).Seconds()
-	res.TrainSeconds = t.seconds
-	if err := res.write(filepath.Join(r.dir, "result.json")); err != nil {
-		return nil, err
-	}
-	prog.logf("%s: %d steps, test %.4f (E_p log p %.4f), %.1f s", r.name(), r.steps, float64(res.TestBound), res.TrueMeanLogDensity, res.Seconds)
+	prog.Logf("%s: %d steps, test %.4f (E_p log p %.4f), %.1f s", r.name(), r.steps, float64(res.TestBound), res.TrueMeanLogDensity, res.Seconds)
 	return res, nil
 }
 
 // evaluate computes the test estimate on held-out points and draws the
 // density picture.
-func (r runSpec) evaluate(ctx context.Context, t *trained) (*result, error) {
+func (r runSpec) evaluate(ctx context.Context, m model, rec *experiment.Record) (*result, error) {
 	target, err := data.ByName(r.target)
 	if err != nil {
 		return nil, err
@@ -372,7 +355,7 @@ func (r runSpec) evaluate(ctx context.Context, t *trained) (*result, error) {
 	// models of a target are tested on the same points.
 	xs := make([]float64, 2*r.ev.Points)
 	target.Sample(rand.New(stream(r.seed, "test", r.target)), xs)
-	out, err := t.m.evaluate(ctx, rand.New(stream(r.seed, "eval", r.model, r.target)), ad.New(xs, r.ev.Points, 2), r.ev)
+	out, err := m.evaluate(ctx, rand.New(stream(r.seed, "eval", r.model, r.target)), ad.New(xs, r.ev.Points, 2), r.ev)
 	if err != nil {
 		return nil, err
 	}
@@ -380,14 +363,14 @@ func (r runSpec) evaluate(ctx context.Context, t *trained) (*result, error) {
 	res := &result{
 		Model:              r.model,
 		Target:             r.target,
-		Steps:              r.steps,
+		Steps:              rec.Steps,
 		Seed:               r.seed,
 		ProposalVar:        r.ms.ProposalVar,
 		TestBound:          jsonFloat(mean),
 		TestBoundStdErr:    jsonFloat(se),
 		TrueMeanLogDensity: target.MeanLogDensity(),
-		FinalTrainObj:      jsonFloat(tailMean(t.bounds, 1000)),
-		Eval:               t.m.evalMethod(r.ev),
+		FinalTrainObj:      jsonFloat(tailMean(rec.Objectives(), 1000)),
+		Eval:               m.evalMethod(r.ev),
 		LARSZ:              out.z,
 		LARSZStdErr:        out.zStdErr,
 		Settings:           r.resultSettings(),
@@ -397,7 +380,10 @@ func (r runSpec) evaluate(ctx context.Context, t *trained) (*result, error) {
 		return nil, err
 	}
 	const cells = 100
-	samples := t.m.sample(rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
+	samples := m.sample(rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	what := "exact samples"
 	if r.model == "snis" {
 		what = fmt.Sprintf("exact samples, %d per candidate set", snisDrawsPerSet)

@@ -20,6 +20,7 @@ import (
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/data"
 	"github.com/eimkit/eimkit/eimfamily"
+	"github.com/eimkit/eimkit/experiment"
 	"github.com/eimkit/eimkit/nn"
 )
 
@@ -122,8 +123,9 @@ type runState struct {
 	params  [][]float64
 	m, v    [][]float64
 	rng     []byte
-	meta    map[string]string
-	results map[string]any
+	meta       map[string]string
+	objectives []float64
+	results    map[string]any
 }
 
 // loadRun reads the checkpoint and result of one run of dir.
@@ -147,7 +149,15 @@ func loadRun(t *testing.T, dir, model, target string) runState {
 	s.m, s.v = opt.Moments()
 	s.rng, _ = pcg.MarshalBinary()
 	s.meta = ck.Meta
-	delete(s.meta, metaTrainSeconds)
+	delete(s.meta, "experiment.train-seconds")
+	pts, err := experiment.ReadMetrics(filepath.Join(dir, model+"-"+target, experiment.MetricsName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != ck.Step {
+		t.Fatalf("%s/%s: metrics log has %d steps, the checkpoint %d", model, target, len(pts), ck.Step)
+	}
+	s.objectives = experiment.Objectives(pts)
 	b, err := os.ReadFile(filepath.Join(dir, model+"-"+target, "result.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +185,9 @@ func equalState(t *testing.T, what string, a, b runState) {
 	case !bytes.Equal(a.rng, b.rng):
 		t.Errorf("%s: random states differ", what)
 	case fmt.Sprint(a.meta) != fmt.Sprint(b.meta):
-		t.Errorf("%s: checkpoint meta (training record, model state) differ", what)
+		t.Errorf("%s: checkpoint meta (identity, model state) differ", what)
+	case !eqf([][]float64{a.objectives}, [][]float64{b.objectives}):
+		t.Errorf("%s: metrics logs differ", what)
 	case fmt.Sprint(a.results) != fmt.Sprint(b.results):
 		t.Errorf("%s: results differ:\n%v\n%v", what, a.results, b.results)
 	}

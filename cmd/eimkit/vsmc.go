@@ -20,8 +20,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"gonum.org/v1/gonum/mat"
@@ -33,6 +33,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/experiment"
 	"github.com/eimkit/eimkit/nn"
 	"github.com/eimkit/eimkit/statespace"
 	"github.com/eimkit/eimkit/vsmc"
@@ -73,6 +74,7 @@ var vsmcBounds = []string{"ELBO", "IWAE", "FIVO"}
 // vsmcConfig holds the parsed flags of the vsmc command.
 type vsmcConfig struct {
 	steps, batch, n, evalRuns, jobs int
+	every                           int
 	seed                            uint64
 	lr                              float64
 	out, obs                        string
@@ -113,30 +115,25 @@ func parseVSMCFlags(args []string, stderr io.Writer) (*vsmcConfig, error) {
 	fs.BoolVar(&c.resamplingGradient, "resampling-gradient", false, "add the score-function term of resampling (unbiased gradient) when training FIVO")
 	fs.StringVar(&c.out, "out", "results-vsmc", "output `directory`")
 	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "proposals trained (and evaluations run) at the same time")
+	fs.IntVar(&c.every, "checkpoint-every", 1000, "save a checkpoint every this many steps (and at the end, and on SIGINT)")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors (no progress bar)")
 	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) (*vsmcConfig, error) {
-		return nil, badFlags(stderr, fs, "vsmc", format, args...)
+	v := newChecker(fs)
+	v.atLeast("steps", c.steps, 1)
+	v.atLeast("batch", c.batch, 1)
+	v.atLeast("N", c.n, 1)
+	v.positive("lr", c.lr)
+	v.atLeast("eval-runs", c.evalRuns, 2)
+	if c.obs != "sparse" && c.obs != "dense" {
+		v.failf("-obs %q: want sparse or dense", c.obs)
 	}
-	switch {
-	case fs.NArg() > 0:
-		return bad("unexpected arguments %q", fs.Args())
-	case c.steps < 1 || c.batch < 1:
-		return bad("-steps %d, -batch %d: want both ≥ 1", c.steps, c.batch)
-	case c.n < 1:
-		return bad("-N %d: want ≥ 1", c.n)
-	case !(c.lr > 0) || math.IsInf(c.lr, 0):
-		return bad("-lr %v: want a positive number", c.lr)
-	case c.evalRuns < 2:
-		return bad("-eval-runs %d: want ≥ 2 (for a standard error)", c.evalRuns)
-	case c.obs != "sparse" && c.obs != "dense":
-		return bad("-obs %q: want sparse or dense", c.obs)
-	case c.jobs < 1:
-		return bad("-jobs %d: want ≥ 1", c.jobs)
-	case c.out == "":
-		return bad("-out must name a directory")
+	v.atLeast("checkpoint-every", c.every, 1)
+	v.atLeast("jobs", c.jobs, 1)
+	v.nonEmpty("out", c.out)
+	if err := v.done(); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -190,6 +187,8 @@ type vsmcRun struct {
 	KalmanLogLik float64     `json:"kalman_log_likelihood"`
 	Bounds       []vsmcBound `json:"bounds"`
 	TrainSeconds float64     `json:"train_seconds"`
+	// StepsDone is the number of training steps done (over every session).
+	StepsDone int `json:"steps_done"`
 	// objectives is the training objective of every step (for the plot).
 	objectives []float64
 }
@@ -244,30 +243,41 @@ type trainedProposal struct {
 	run   vsmcRun
 }
 
-// train trains a proposal (and A with -learn-A) on the named bound.
-func (c *vsmcConfig) train(ctx context.Context, s vsmcSetup, name string, prog *progress) (*trainedProposal, error) {
-	start := time.Now()
+// newRun returns the harness run that trains a proposal (and A with
+// -learn-A) on the named bound.
+func (c *vsmcConfig) newRun(s vsmcSetup, name string) (*experiment.Run, *trainedProposal) {
 	o := c.objective(name)
 	dx, dy := s.ss.Dims()
 	model := vsmc.NewLinearGaussian(s.ss, c.learnA)
 	q := vsmc.NewGaussianProposal(dx, dy)
-	params := append(q.Params(), model.Params()...)
+	ps := new(nn.Params)
+	ps.Add("q", q.Params()...)
+	if mp := model.Params(); len(mp) > 0 {
+		ps.Add("model", mp...)
+	}
+	params := ps.Tensors()
 	steps := c.steps
 	opt := &nn.Adam{LR: c.lr, Schedule: func(step int) float64 {
 		return math.Pow(0.1, float64(step-1)/float64(steps))
 	}}
 	opts := vsmc.Options{}
+	id := map[string]string{
+		"format": "eimkit-vsmc/1", "bound": name, "seed": strconv.FormatUint(c.seed, 10),
+		"steps": strconv.Itoa(c.steps), // the schedule depends on it
+		"batch": strconv.Itoa(c.batch), "N": strconv.Itoa(c.n), "lr": strconv.FormatFloat(c.lr, 'g', -1, 64),
+		"obs": c.obs, "learn-A": strconv.FormatBool(c.learnA),
+	}
+	run := &experiment.Run{Dir: filepath.Join(c.out, name), Name: name, Identity: id, Steps: steps,
+		CheckpointEvery: c.every, Params: ps, Adam: opt}
 	if c.resamplingGradient && name == "FIVO" {
 		opts = vsmc.Options{ResamplingGradient: true, Baseline: &vsmc.Baseline{}}
+		id["resampling-gradient"] = "true"
+		run.State = baselineState{opts.Baseline, s.ys.Dim(0)}
 	}
-	rng := rand.New(stream(c.seed, "vsmc", "train", name))
-	run := vsmcRun{TrainedOn: name, Objective: o.String(), objectives: make([]float64, 0, steps)}
-	prog.start(name, 0, steps)
-	avg := math.NaN()
-	for step := 1; step <= steps; step++ {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
+	run.RNG = stream(c.seed, "vsmc", "train", name)
+	rng := rand.New(run.RNG)
+	tp := &trainedProposal{model: model, q: q, run: vsmcRun{TrainedOn: name, Objective: o.String()}}
+	run.Step = func(context.Context, int) (experiment.Metrics, error) {
 		var sum *ad.Tensor
 		for range c.batch {
 			b := o.Bound(rng, model, q, s.ys, opts)
@@ -279,22 +289,34 @@ func (c *vsmcConfig) train(ctx context.Context, s vsmcSetup, name string, prog *
 		}
 		obj := ad.MulScalar(sum, 1/float64(c.batch))
 		opt.Step(params, ad.Grad(ad.Neg(obj), params...))
-		v := obj.Item()
-		run.objectives = append(run.objectives, v)
-		if math.IsNaN(avg) {
-			avg = v
-		} else {
-			avg = 0.99*avg + 0.01*v
+		return experiment.Metrics{Objective: obj.Item()}, nil
+	}
+	return run, tp
+}
+
+// baselineState carries FIVO's resampling baseline through a checkpoint
+// as far as vsmc.Baseline allows: its values can be read but not set, so
+// only a checkpoint taken before the first step can be resumed.
+type baselineState struct {
+	b *vsmc.Baseline
+	T int
+}
+
+func (s baselineState) MarshalText() ([]byte, error) {
+	var parts []string
+	for t := range s.T + 1 {
+		if v, ok := s.b.Value(t); ok {
+			parts = append(parts, fmt.Sprintf("%d:%s", t, strconv.FormatFloat(v, 'g', -1, 64)))
 		}
-		prog.advance(name, step, steps, avg)
 	}
-	run.FinalTrainObjective = jsonFloat(tailMean(run.objectives, max(1, steps/10)))
-	run.TrainSeconds = time.Since(start).Seconds()
-	run.KalmanLogLik = s.logZ
-	if c.learnA {
-		run.KalmanLogLik = model.Statespace().KalmanLogLikelihood(s.yMat)
+	return []byte(strings.Join(parts, ",")), nil
+}
+
+func (s baselineState) UnmarshalText(b []byte) error {
+	if len(b) > 0 {
+		return errors.New("FIVO with -resampling-gradient cannot be resumed mid-run (vsmc.Baseline's state cannot be restored); delete its directory to start it afresh")
 	}
-	return &trainedProposal{model: model, q: q, run: run}, nil
+	return nil
 }
 
 // evaluate returns the mean and standard error of the named bound over
@@ -329,65 +351,65 @@ func (c *vsmcConfig) evaluate(ctx context.Context, s vsmcSetup, tp *trainedPropo
 		Gap: jsonFloat(tp.run.KalmanLogLik - mean), ResampledFraction: frac}, nil
 }
 
-// run trains, evaluates and writes the outputs. Nothing is written if the
-// command is interrupted (the whole job takes well under a minute).
+// run trains (or resumes), evaluates and writes the outputs. Nothing is
+// written if the command is interrupted; training is saved.
 func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 	start := time.Now()
-	if err := os.MkdirAll(c.out, 0o755); err != nil {
+	// The largest tensors: a training step's particles through the batch
+	// of SMC runs with the backward pass.
+	need := 3 * f64 * float64(c.batch) * float64(c.n) * float64(statespace.VSMCExampleT) * 5 * 16
+	if err := checkMemory("vsmc", toBytes(need*float64(min(c.jobs, len(vsmcBounds)))), fmt.Sprintf("-batch %d -N %d -jobs %d", c.batch, c.n, c.jobs)); err != nil {
 		return err
 	}
-	s := c.setup()
-	prog := newProgress(stderr, len(vsmcBounds)*c.steps, c.quiet)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-
-	// parallel runs f(i) for i < n on c.jobs goroutines; the first error
-	// cancels the rest.
-	parallel := func(n int, f func(i int) error) {
-		defer concurrentRuns(min(c.jobs, n))()
-		work := make(chan int)
-		var wg sync.WaitGroup
-		for range min(c.jobs, n) {
-			wg.Go(func() {
-				for i := range work {
-					if ctx.Err() != nil {
-						continue
-					}
-					if err := f(i); err != nil {
-						cancel(err)
-					}
-				}
-			})
-		}
-		for i := range n {
-			work <- i
-		}
-		close(work)
-		wg.Wait()
+	out, err := openOut(c.out)
+	if err != nil {
+		return err
 	}
+	defer out.Close()
+	s := c.setup()
+	runs := make([]*experiment.Run, len(vsmcBounds))
 	trained := make([]*trainedProposal, len(vsmcBounds))
-	parallel(len(vsmcBounds), func(i int) error {
-		tp, err := c.train(ctx, s, vsmcBounds[i], prog)
+	total := 0
+	for i, name := range vsmcBounds {
+		runs[i], trained[i] = c.newRun(s, name)
+		done, err := runs[i].StepsDone()
 		if err != nil {
 			return err
 		}
-		prog.done(vsmcBounds[i])
-		trained[i] = tp
+		total += c.steps - done
+	}
+	prog := experiment.NewProgress(stderr, total, c.quiet)
+	reportOut(prog, out)
+	err = experiment.Parallel(ctx, c.jobs, experiment.Seq(len(runs)), func(ctx context.Context, i int) error {
+		runs[i].Progress = prog
+		rec, err := runs[i].Train(ctx)
+		if err != nil {
+			return err
+		}
+		tp := trained[i]
+		tp.run.objectives = rec.Objectives()
+		tp.run.StepsDone = rec.Steps
+		tp.run.FinalTrainObjective = jsonFloat(tailMean(tp.run.objectives, max(1, c.steps/10)))
+		tp.run.TrainSeconds = rec.Seconds
+		tp.run.KalmanLogLik = s.logZ
+		if c.learnA {
+			tp.run.KalmanLogLik = tp.model.Statespace().KalmanLogLikelihood(s.yMat)
+		}
 		return nil
 	})
-	prog.finish()
+	prog.Finish()
 	nb := len(vsmcBounds)
 	evals := make([]vsmcBound, nb*nb)
-	if context.Cause(ctx) == nil {
-		parallel(nb*nb, func(k int) error {
+	if err == nil {
+		err = experiment.Parallel(ctx, c.jobs, experiment.Seq(nb*nb), func(ctx context.Context, k int) error {
 			b, err := c.evaluate(ctx, s, trained[k/nb], vsmcBounds[k%nb])
 			evals[k] = b
 			return err
 		})
 	}
-	if err := context.Cause(ctx); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return fmt.Errorf("vsmc stopped before writing results: %w", errInterrupted)
+	if err != nil {
+		if errors.Is(err, errInterrupted) {
+			return fmt.Errorf("vsmc stopped before writing results; training is saved, run the same command to resume: %w", errInterrupted)
 		}
 		return err
 	}
@@ -412,19 +434,16 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 	res.FIVOMinusIWAEStdErr = jsonFloat(math.Hypot(float64(fivo.StdErr), float64(iwae.StdErr)))
 	res.Seconds = time.Since(start).Seconds()
 
-	if err := writeJSON(filepath.Join(c.out, "results.json"), res); err != nil {
+	if err := experiment.WriteJSON(filepath.Join(c.out, "results.json"), res); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(c.out, "results.md"), func(f *os.File) error {
-		_, err := f.WriteString(vsmcMarkdown(res))
-		return err
-	}); err != nil {
+	if err := experiment.WriteString(filepath.Join(c.out, "results.md"), vsmcMarkdown(res)); err != nil {
 		return err
 	}
 	if err := writeBoundsPNG(filepath.Join(c.out, "bounds.png"), res); err != nil {
 		return fmt.Errorf("bounds.png: %w", err)
 	}
-	prog.logf("Kalman log p(y) = %.4f; FIVO %.4f ± %.4f, IWAE %.4f ± %.4f, ELBO %.4f ± %.4f (each on its own proposal, N = %d); wrote %s (%.1f s)",
+	prog.Logf("Kalman log p(y) = %.4f; FIVO %.4f ± %.4f, IWAE %.4f ± %.4f, ELBO %.4f ± %.4f (each on its own proposal, N = %d); wrote %s (%.1f s)",
 		s.logZ, float64(fivo.Mean), float64(fivo.StdErr), float64(iwae.Mean), float64(iwae.StdErr),
 		float64(own("ELBO").Mean), float64(own("ELBO").StdErr), c.n, filepath.Join(c.out, "results.json"), res.Seconds)
 	return nil

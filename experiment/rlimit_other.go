@@ -1,0 +1,5 @@
+//go:build !unix
+
+package experiment
+
+func addressSpaceLimit() (uint64, bool) { return 0, false }
