@@ -31,6 +31,27 @@
 // be computed exactly by enumeration; the tests of this package and of
 // proofs_test use it.
 //
+// # Integrands at given draws
+//
+// Every sampled integrand can also be evaluated at draws the caller
+// supplies, which is how exact checks enumerate a finite λ and how
+// replayed draws are scored: SNIS.IntegrandsAt (the candidates x_{2:K}),
+// TRS.IntegrandsAt (the indices i, from TRS.SampleIndex, and the rejected
+// draws; TRS.IndexLogProbs is q(i | x)) and TRS.BoundAt (the T − 1 draws
+// of Bound), HIS.IntegrandsAt (the normal draws ξ of ρ_T). With the draws
+// Integrands takes from rng, each returns Integrands' bits. LARS has no
+// sampled integrand: LARS.LogProb at a given ZEstimate is its value at
+// given draws.
+//
+// # Chunking over S
+//
+// The S-sample bounds (BoundS, Integrands) of SNIS, TRS and HIS compute
+// their samples Chunk at a time (a field of each family; 0 holds about
+// ChunkRows = 2¹⁶ proposal draws per chunk) and join the [c, n]
+// integrands before one log-mean-exp over S, so the result is the same for
+// every chunk size; see ChunkRows for the exact conditions of bitwise
+// equality and what chunking does to memory.
+//
 // # TRS
 //
 // Truncated rejection sampling, Alg. 1: x_t ~ π accepted with probability

@@ -195,3 +195,53 @@ func params(p Proposal, e Energy, extra ...*ad.Tensor) []*ad.Tensor {
 	}
 	return ps
 }
+
+// ChunkRows is the number of proposal draws (candidates or rejected
+// proposals, times data points where they are drawn per point) that a
+// default chunk of the S-sample bounds holds: 2¹⁶, the chunk size of the
+// exact samplers. SNIS, TRS and HIS compute Integrands and BoundS Chunk
+// samples at a time (their Chunk field; 0 is the default) and join the
+// [c, n] integrands of all chunks before the one log-mean-exp over S, so
+// the bound is the same computation for every chunk size: the draws come
+// from rng in the same order (a proposal's draws for k samples are the
+// first k of its draws for more, as for every proposal in eimkit), and the
+// reduction runs once over all S. The result is bitwise the same for any
+// Chunk when the proposal and the energy compute a row the same bits
+// whatever batch it is in (ad's own product kernels, used for small
+// products such as the 2-D models', do; products large enough for
+// gonum's Dgemm may round differently with the batch size, and then
+// chunk sizes agree to rounding). Where a parameter requires gradients
+// the graph of every chunk is kept, so the gradient is the unchunked
+// bound's (to rounding in its accumulation) and memory is not bounded;
+// where nothing does, nothing is recorded and each chunk's intermediate
+// values are garbage once its integrands are computed.
+const ChunkRows = 1 << 16
+
+// chunkSize returns the number of samples per chunk: chunk if set, else
+// as many samples of perSample rows as fit in ChunkRows, at least one.
+func chunkSize(chunk, perSample int) int {
+	if chunk > 0 {
+		return chunk
+	}
+	return max(1, ChunkRows/max(perSample, 1))
+}
+
+// chunked calls f for consecutive chunks of at most c of the s samples
+// and joins the [c, n] results along the first axis.
+func chunked(c, s int, f func(c int) *ad.Tensor) *ad.Tensor {
+	if c >= s {
+		return f(s)
+	}
+	var parts []*ad.Tensor
+	for lo := 0; lo < s; lo += c {
+		parts = append(parts, f(min(c, s-lo)))
+	}
+	return ad.Concat(0, parts...)
+}
+
+func shapeOrNil(t *ad.Tensor) any {
+	if t == nil {
+		return "nil"
+	}
+	return t.Shape()
+}

@@ -93,6 +93,11 @@ type HIS struct {
 	// Q maps [x_T, c] (d + c inputs) to (μ, log s) (2d outputs) of
 	// q(ρ_T | x_T, c).
 	Q *nn.MLP
+	// Chunk is the number of the s samples of Integrands and BoundS
+	// computed at once; 0 means as many as fit in ChunkRows rows of
+	// [s, n, d] (at least one). The result does not depend on it
+	// (ChunkRows).
+	Chunk int
 }
 
 // HIS's reference initialization (the PyTorch reference of the issue and the
@@ -166,6 +171,9 @@ func (h *HIS) check(who string) {
 	if h.T < 1 || h.RawAlpha.Len() != h.T || h.RawEps.Len() != d {
 		panic(fmt.Sprintf("eimfamily: HIS.%s: T = %d, RawAlpha shape %v, RawEps shape %v, d = %d; want T ≥ 1, RawAlpha [T], RawEps [d]",
 			who, h.T, h.RawAlpha.Shape(), h.RawEps.Shape(), d))
+	}
+	if h.Chunk < 0 {
+		panic(fmt.Sprintf("eimfamily: HIS.%s: Chunk = %d, want Chunk ≥ 0", who, h.Chunk))
 	}
 }
 
@@ -280,22 +288,48 @@ func (h *HIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 //	ρ_T ~ q(ρ_T | x, c),   (x₀, ρ₀) = Inverse(x, ρ_T).
 //
 // exp(w) is an unbiased estimate of p_HIS(x | c). x has shape [n, d], ctx
-// is nil or [n, c]. It panics if the shapes do not fit or s < 1.
+// is nil or [n, c]. The samples are computed Chunk at a time, ξ drawn in
+// order from rng as one [s, n, d] draw would be (ChunkRows). It panics if
+// the shapes do not fit or s < 1.
 func (h *HIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	h.check("Integrands")
-	n := checkBatch("HIS.Integrands", ctx, x, h.Dim())
+	return h.integrands("Integrands", rng, ctx, x, s)
+}
+
+func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+	h.check(who)
+	n := checkBatch("HIS."+who, ctx, x, h.Dim())
 	if s < 1 {
-		panic(fmt.Sprintf("eimfamily: HIS.Integrands: s = %d, want s ≥ 1", s))
+		panic(fmt.Sprintf("eimfamily: HIS.%s: s = %d, want s ≥ 1", who, s))
 	}
 	if s == 1 {
 		return ad.Reshape(h.integrand(rng, ctx, x), 1, n)
 	}
-	return h.integrand(rng, ctx, ad.BroadcastTo(ad.Unsqueeze(x, 0), s, n, h.Dim()))
+	return chunked(chunkSize(h.Chunk, n), s, func(c int) *ad.Tensor {
+		return h.integrand(rng, ctx, ad.BroadcastTo(ad.Unsqueeze(x, 0), c, n, h.Dim()))
+	})
+}
+
+// IntegrandsAt returns the integrands [s, n] at given standard normal
+// draws ξ ([s, n, d]) of ρ_T = μ + s ⊙ ξ: Integrands with its draws
+// supplied, for exact checks and replayed draws. x is [n, d], ctx nil or
+// [n, c]. It panics if the shapes do not fit.
+func (h *HIS) IntegrandsAt(ctx, x, xi *ad.Tensor) *ad.Tensor {
+	h.check("IntegrandsAt")
+	n := checkBatch("HIS.IntegrandsAt", ctx, x, h.Dim())
+	if xi == nil || xi.Rank() != 3 || xi.Dim(1) != n || xi.Dim(2) != h.Dim() {
+		panic(fmt.Sprintf("eimfamily: HIS.IntegrandsAt: ξ shape %v for x %v, want [s, %d, %d]", shapeOrNil(xi), x.Shape(), n, h.Dim()))
+	}
+	return h.integrandAt(ctx, ad.BroadcastTo(ad.Unsqueeze(x, 0), xi.Dim(0), n, h.Dim()), xi.Detach())
 }
 
 // integrand returns one draw of the integrand for x of shape [..., n, d]
 // (ctx nil or [n, c]), as a tensor of shape [..., n].
 func (h *HIS) integrand(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
+	return h.integrandAt(ctx, x, ad.Randn(rng, x.Shape()...))
+}
+
+// integrandAt is integrand at the draws ξ (the shape of x).
+func (h *HIS) integrandAt(ctx, x, xi *ad.Tensor) *ad.Tensor {
 	d := h.Dim()
 	in := x
 	if ctx != nil {
@@ -306,7 +340,6 @@ func (h *HIS) integrand(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	out := h.Q.Forward(in)
 	mu := ad.Slice(out, -1, 0, d)
 	logSd := ad.Slice(out, -1, d, 2*d)
-	xi := ad.Randn(rng, x.Shape()...)
 	rhoT := ad.Add(mu, ad.Mul(ad.Exp(logSd), xi))
 	// log q = Σ_j (−ξ_j²/2 − log s_j) − (d/2) log 2π; the ξ part is a constant.
 	halfLog2Pi := 0.5 * math.Log(2*math.Pi)
@@ -340,8 +373,8 @@ func (h *HIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 //	log (1/s) Σ_{r=1}^{s} exp(w_r),   w_r i.i.d. draws of the integrand,
 //
 // whose expectation increases with s to log p_HIS(x | c) (the IWAE bound
-// of the estimator exp(w)). x has shape [n, d], ctx is nil or [n, c]. It
-// panics if s < 1.
+// of the estimator exp(w)), computed Chunk samples at a time (ChunkRows).
+// x has shape [n, d], ctx is nil or [n, c]. It panics if s < 1.
 func (h *HIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(h.Integrands(rng, ctx, x, s), 0)
+	return ad.LogMeanExp(h.integrands("BoundS", rng, ctx, x, s), 0)
 }

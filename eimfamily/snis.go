@@ -44,6 +44,11 @@ type SNIS struct {
 	// every data point instead of sharing one set across the batch.
 	// Conditional models always draw per point.
 	PerPoint bool
+	// Chunk is the number of the s samples of Integrands and BoundS
+	// computed at once; 0 means as many as fit in ChunkRows candidate
+	// rows (at least one). See ChunkRows for why the result does not
+	// depend on it.
+	Chunk int
 }
 
 func (m *SNIS) check(who string) {
@@ -52,6 +57,9 @@ func (m *SNIS) check(who string) {
 	}
 	if m.K < 1 {
 		panic(fmt.Sprintf("eimfamily: SNIS.%s: K = %d, want K ≥ 1", who, m.K))
+	}
+	if m.Chunk < 0 {
+		panic(fmt.Sprintf("eimfamily: SNIS.%s: Chunk = %d, want Chunk ≥ 0", who, m.Chunk))
 	}
 }
 
@@ -110,7 +118,7 @@ func (m *SNIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // the energy's parameters and, through reparameterized candidates and
 // log π(x), in the proposal's.
 func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
-	w := m.Integrands(rng, ctx, x, 1)
+	w := m.integrands("Bound", rng, ctx, x, 1)
 	return ad.Reshape(w, w.Dim(1))
 }
 
@@ -119,37 +127,75 @@ func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 //	log (1/S) Σ_s exp(ℓ_s),   ℓ_s the Eq. (3) integrand with independent candidates x^{(s)}_{2:K},
 //
 // a lower bound on log p_SNIS(x) that increases with S toward it (it is
-// the IWAE bound of the Eq. (3) estimator). It panics if s < 1.
+// the IWAE bound of the Eq. (3) estimator). The s samples are computed
+// Chunk at a time and joined before the one log-mean-exp (ChunkRows). It
+// panics if s < 1.
 func (m *SNIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(m.Integrands(rng, ctx, x, s), 0)
+	return ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0)
 }
 
 // Integrands returns s independent draws of the Eq. (3) integrand for each
 // data point, [s, n]: row r uses its own K − 1 candidates (shared across
 // the batch within the row for an unconditional model unless PerPoint).
+// The rows are computed Chunk at a time, in order from rng (ChunkRows).
 // It panics if s < 1 or the shapes do not match (x [n, d], ctx nil or
 // [n, c]).
 func (m *SNIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	m.check("Integrands")
-	n := checkBatch("SNIS.Integrands", ctx, x, m.Proposal.Dim())
+	return m.integrands("Integrands", rng, ctx, x, s)
+}
+
+func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+	m.check(who)
+	n := checkBatch("SNIS."+who, ctx, x, m.Proposal.Dim())
 	if s < 1 {
-		panic(fmt.Sprintf("eimfamily: SNIS.Integrands: s = %d, want s ≥ 1", s))
+		panic(fmt.Sprintf("eimfamily: SNIS.%s: s = %d, want s ≥ 1", who, s))
 	}
 	logPi := m.Proposal.LogProb(ctx, x) // [n]
 	if m.K == 1 {
 		return ad.BroadcastTo(logPi, s, n)
 	}
-	var cand *ad.Tensor
 	shared := ctx == nil && !m.PerPoint
-	switch {
-	case shared:
-		cand = m.Proposal.Sample(rng, nil, s*(m.K-1)) // [s(K−1), d]
-	case ctx == nil:
-		cand = ad.Reshape(m.Proposal.Sample(rng, nil, s*(m.K-1)*n), s*(m.K-1), n, -1)
-	default:
-		cand = m.Proposal.Sample(rng, ctx, s*(m.K-1)) // [s(K−1), n, d]
+	perSample := m.K - 1
+	if !shared {
+		perSample *= n
 	}
-	return m.integrandsGiven(ctx, x, logPi, cand, s)
+	return chunked(chunkSize(m.Chunk, perSample), s, func(c int) *ad.Tensor {
+		var cand *ad.Tensor
+		switch {
+		case shared:
+			cand = m.Proposal.Sample(rng, nil, c*(m.K-1)) // [c(K−1), d]
+		case ctx == nil:
+			cand = ad.Reshape(m.Proposal.Sample(rng, nil, c*(m.K-1)*n), c*(m.K-1), n, -1)
+		default:
+			cand = m.Proposal.Sample(rng, ctx, c*(m.K-1)) // [c(K−1), n, d]
+		}
+		return m.integrandsGiven(ctx, x, logPi, cand, c)
+	})
+}
+
+// IntegrandsAt returns the Eq. (3) integrands [s, n] at given candidates
+// x_{2:K}: cand is [s, K − 1, d], one set per sample shared by the batch
+// (ctx nil), or [s, K − 1, n, d], one set per sample and data point. It is
+// Integrands with its draws supplied, for exact checks (enumerating the
+// candidates of a Discrete proposal) and replayed draws. It panics if the
+// shapes do not fit or K = 1 (there are no candidates; the integrand is
+// log π(x)).
+func (m *SNIS) IntegrandsAt(ctx, x, cand *ad.Tensor) *ad.Tensor {
+	m.check("IntegrandsAt")
+	n := checkBatch("SNIS.IntegrandsAt", ctx, x, m.Proposal.Dim())
+	d, k1 := m.Proposal.Dim(), m.K-1
+	ok := cand != nil && k1 >= 1 && cand.Dim(-1) == d && cand.Dim(1) == k1 &&
+		(cand.Rank() == 3 && ctx == nil || cand.Rank() == 4 && cand.Dim(2) == n)
+	if !ok {
+		panic(fmt.Sprintf("eimfamily: SNIS.IntegrandsAt: candidates %v for x %v and K = %d, want [s, %d, %d] (ctx nil) or [s, %d, %d, %d]",
+			shapeOrNil(cand), x.Shape(), m.K, k1, d, k1, n, d))
+	}
+	s := cand.Dim(0)
+	logPi := m.Proposal.LogProb(ctx, x)
+	if cand.Rank() == 3 {
+		return m.integrandsGiven(ctx, x, logPi, ad.Reshape(cand, s*k1, d), s)
+	}
+	return m.integrandsGiven(ctx, x, logPi, ad.Reshape(cand, s*k1, n, d), s)
 }
 
 // integrandsGiven computes the Eq. (3) integrands [s, n] for given

@@ -62,6 +62,10 @@ type TRS struct {
 	// PerPoint, for an unconditional model, draws the rejected proposals
 	// for every data point instead of sharing one set across the batch.
 	PerPoint bool
+	// Chunk is the number of the s samples of Integrands and BoundS
+	// computed at once; 0 means as many as fit in ChunkRows rejected
+	// draws (at least one). The result does not depend on it (ChunkRows).
+	Chunk int
 }
 
 // NewTRS returns TRS(π, U, T) with a learnable LogitZ starting at 0
@@ -79,6 +83,9 @@ func (m *TRS) check(who string) {
 	}
 	if m.LogitZ != nil && m.LogitZ.Len() != 1 {
 		panic(fmt.Sprintf("eimfamily: TRS.%s: LogitZ shape %v, want a scalar", who, m.LogitZ.Shape()))
+	}
+	if m.Chunk < 0 {
+		panic(fmt.Sprintf("eimfamily: TRS.%s: Chunk = %d, want Chunk ≥ 0", who, m.Chunk))
 	}
 }
 
@@ -248,6 +255,23 @@ func (m *TRS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	return m.boundGiven(ctx, x, logPi, cand)
 }
 
+// BoundAt is Bound at given rejected draws: cand holds T − 1 draws from π,
+// [T − 1, d] (shared by the batch, ctx nil) or [T − 1, n, d]. It is Bound
+// with its draws supplied, for exact checks. It panics if the shapes do
+// not fit or T = 1 (no draws; Bound is log π(x)).
+func (m *TRS) BoundAt(ctx, x, cand *ad.Tensor) *ad.Tensor {
+	m.check("BoundAt")
+	n := checkBatch("TRS.BoundAt", ctx, x, m.Proposal.Dim())
+	d := m.Proposal.Dim()
+	ok := cand != nil && m.T > 1 && cand.Dim(0) == m.T-1 && cand.Dim(-1) == d &&
+		(cand.Rank() == 2 && ctx == nil || cand.Rank() == 3 && cand.Dim(1) == n)
+	if !ok {
+		panic(fmt.Sprintf("eimfamily: TRS.BoundAt: draws %v for x %v and T = %d, want [%d, %d] (ctx nil) or [%d, %d, %d]",
+			shapeOrNil(cand), x.Shape(), m.T, m.T-1, d, m.T-1, n, d))
+	}
+	return m.boundGiven(ctx, x, m.Proposal.LogProb(ctx, x), cand)
+}
+
 // boundGiven is Bound for given rejected draws: cand is [M, d] (shared by
 // the batch, ctx nil) or [M, n, d], M ≥ 1 draws from π.
 func (m *TRS) boundGiven(ctx, x, logPi, cand *ad.Tensor) *ad.Tensor {
@@ -280,25 +304,82 @@ func (m *TRS) boundGiven(ctx, x, logPi, cand *ad.Tensor) *ad.Tensor {
 // i), so train with Bound; Integrands is for multi-sample bounds and
 // estimator tests. The rejected draws of an unconditional model are shared
 // by the batch within each of the s rows unless PerPoint.
+//
+// The draws from rng are, in order: all s·n indices (SampleIndex), then
+// the rejected proposals, M = max(i) − 1 per row (IntegrandsAt takes the
+// same draws), computed Chunk rows at a time (ChunkRows).
 func (m *TRS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	m.check("Integrands")
-	n := checkBatch("TRS.Integrands", ctx, x, m.Proposal.Dim())
+	return m.integrands("Integrands", rng, ctx, x, s)
+}
+
+func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+	m.check(who)
+	n := checkBatch("TRS."+who, ctx, x, m.Proposal.Dim())
 	if s < 1 {
-		panic(fmt.Sprintf("eimfamily: TRS.Integrands: s = %d, want s ≥ 1", s))
+		panic(fmt.Sprintf("eimfamily: TRS.%s: s = %d, want s ≥ 1", who, s))
 	}
 	logPi := m.Proposal.LogProb(ctx, x)
 	if m.T == 1 {
 		return ad.BroadcastTo(logPi, s, n)
 	}
 	q := m.q()
-	ux := m.Energy.Energy(ctx, x)
-	logA := ad.LogSigmoid(ad.Neg(ux))
-	logQ := q.logQ(logA)
-	// Draw i ~ q(i | x): i = T with probability α̂/Q, otherwise i − 1 is
-	// geometric with ratio r truncated to {0, …, T − 2}, by inversion.
+	logQ := q.logQ(ad.LogSigmoid(ad.Neg(m.Energy.Energy(ctx, x))))
+	idx := m.sampleIndex(rng, q, logQ.Detach().Data(), s, n)
+	maxRej := 0
+	for _, i := range idx {
+		maxRej = max(maxRej, i-1)
+	}
+	shared := ctx == nil && !m.PerPoint
+	perSample := maxRej
+	if !shared {
+		perSample *= n
+	}
+	row := 0
+	return chunked(chunkSize(m.Chunk, perSample), s, func(c int) *ad.Tensor {
+		var cand *ad.Tensor
+		switch {
+		case maxRej == 0:
+		case shared:
+			cand = m.Proposal.Sample(rng, nil, c*maxRej) // [c·M, d]
+		case ctx == nil:
+			cand = ad.Reshape(m.Proposal.Sample(rng, nil, c*maxRej*n), c*maxRej, n, -1)
+		default:
+			cand = m.Proposal.Sample(rng, ctx, c*maxRej) // [c·M, n, d]
+		}
+		w := m.integrandsGiven(ctx, logPi, logQ, q, idx[row*n:(row+c)*n], cand, c, n)
+		row += c
+		return w
+	})
+}
+
+// SampleIndex draws s·n indices i ~ q(i | x) for the rows of x ([n, d], ctx
+// nil or [n, c]), row-major [s, n], values in 1..T, from rng as
+// Integrands does first. With IntegrandsAt it splits Integrands into its
+// draws and its value. It panics as Integrands does.
+func (m *TRS) SampleIndex(rng *rand.Rand, ctx, x *ad.Tensor, s int) []int {
+	m.check("SampleIndex")
+	n := checkBatch("TRS.SampleIndex", ctx, x, m.Proposal.Dim())
+	if s < 1 {
+		panic(fmt.Sprintf("eimfamily: TRS.SampleIndex: s = %d, want s ≥ 1", s))
+	}
+	if m.T == 1 {
+		idx := make([]int, s*n)
+		for k := range idx {
+			idx[k] = 1
+		}
+		return idx
+	}
+	q := m.q()
+	logQ := q.logQ(ad.LogSigmoid(ad.Neg(m.Energy.Energy(ctx, x.Detach())))).Detach()
+	return m.sampleIndex(rng, q, logQ.Data(), s, n)
+}
+
+// sampleIndex draws i ~ q(i | x): i = T with probability α̂/Q, otherwise
+// i − 1 is geometric with ratio r truncated to {0, …, T − 2}, by
+// inversion. lq is log Q(x) for the n points.
+func (m *TRS) sampleIndex(rng *rand.Rand, q trsQ, lq []float64, s, n int) []int {
 	idx := make([]int, s*n)
-	la, lq := q.logAlpha.Item(), logQ.Detach().Data()
-	lr := q.logR.Item()
+	la, lr := q.logAlpha.Item(), q.logR.Item()
 	nn := float64(q.n)
 	for k := range idx {
 		if rng.Float64() < math.Exp(la-lq[k%n]) {
@@ -314,21 +395,71 @@ func (m *TRS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 		}
 		idx[k] = 1 + int(min(max(j, 0), nn-1))
 	}
+	return idx
+}
+
+// IntegrandsAt returns the TRS integrands ℓ_λ(x), [s, n], at given draws:
+// idx the indices i (row-major [s, n], values in 1..T) and cand the
+// rejected proposals, of which row r uses the first i − 1: [s, M, d]
+// (shared by the batch, ctx nil) or [s, M, n, d], M ≥ max(i) − 1; nil when
+// every i is 1. It is Integrands with its draws supplied (SampleIndex and
+// the proposal's draws), for exact checks and replayed draws; its gradient
+// is the pathwise one at the given draws. It panics if the shapes do not
+// fit.
+func (m *TRS) IntegrandsAt(ctx, x *ad.Tensor, idx []int, cand *ad.Tensor) *ad.Tensor {
+	m.check("IntegrandsAt")
+	n := checkBatch("TRS.IntegrandsAt", ctx, x, m.Proposal.Dim())
+	if len(idx) == 0 || len(idx)%n != 0 {
+		panic(fmt.Sprintf("eimfamily: TRS.IntegrandsAt: %d indices for %d data points, want s·n", len(idx), n))
+	}
+	s := len(idx) / n
 	maxRej := 0
 	for _, i := range idx {
+		if i < 1 || i > m.T {
+			panic(fmt.Sprintf("eimfamily: TRS.IntegrandsAt: index %d, want 1 ≤ i ≤ T = %d", i, m.T))
+		}
 		maxRej = max(maxRej, i-1)
 	}
-	var cand *ad.Tensor
-	switch {
-	case maxRej == 0:
-	case ctx == nil && !m.PerPoint:
-		cand = m.Proposal.Sample(rng, nil, s*maxRej) // [s·M, d]
-	case ctx == nil:
-		cand = ad.Reshape(m.Proposal.Sample(rng, nil, s*maxRej*n), s*maxRej, n, -1)
-	default:
-		cand = m.Proposal.Sample(rng, ctx, s*maxRej) // [s·M, n, d]
+	d := m.Proposal.Dim()
+	if maxRej > 0 {
+		ok := cand != nil && cand.Dim(0) == s && cand.Dim(1) >= maxRej && cand.Dim(-1) == d &&
+			(cand.Rank() == 3 && ctx == nil || cand.Rank() == 4 && cand.Dim(2) == n)
+		if !ok {
+			panic(fmt.Sprintf("eimfamily: TRS.IntegrandsAt: rejected draws %v for %d indices up to %d, want [%d, M ≥ %d, %d] (ctx nil) or [%d, M, %d, %d]",
+				shapeOrNil(cand), len(idx), maxRej+1, s, maxRej, d, s, n, d))
+		}
 	}
-	return m.integrandsGiven(ctx, logPi, logQ, q, idx, cand, s, n)
+	logPi := m.Proposal.LogProb(ctx, x)
+	if m.T == 1 {
+		return ad.BroadcastTo(logPi, s, n)
+	}
+	q := m.q()
+	logQ := q.logQ(ad.LogSigmoid(ad.Neg(m.Energy.Energy(ctx, x))))
+	var flat *ad.Tensor
+	if maxRej > 0 {
+		M := cand.Dim(1)
+		if cand.Rank() == 3 {
+			flat = ad.Reshape(cand, s*M, d)
+		} else {
+			flat = ad.Reshape(cand, s*M, n, d)
+		}
+	}
+	return m.integrandsGiven(ctx, logPi, logQ, q, idx, flat, s, n)
+}
+
+// IndexLogProbs returns log q(i | x) for i = 1..T, [n][T], as plain
+// numbers: the distribution SampleIndex draws from. (T = 1: log q(1) = 0.)
+func (m *TRS) IndexLogProbs(ctx, x *ad.Tensor) [][]float64 {
+	m.check("IndexLogProbs")
+	n := checkBatch("TRS.IndexLogProbs", ctx, x, m.Proposal.Dim())
+	if m.T == 1 {
+		out := make([][]float64, n)
+		for i := range out {
+			out[i] = []float64{0}
+		}
+		return out
+	}
+	return m.logQI(ctx, x)
 }
 
 // integrandsGiven assembles the integrands [s, n] for given indices i
@@ -365,9 +496,10 @@ func (m *TRS) integrandsGiven(ctx, logPi, logQ *ad.Tensor, q trsQ, idx []int, ca
 
 // BoundS returns log (1/S) Σ_s exp ℓ_λs(x), [n], over S independent draws
 // of Integrands: a lower bound on log p_TRS(x) that increases with S
-// toward it. For training use Bound.
+// toward it, computed Chunk samples at a time (ChunkRows). For training
+// use Bound.
 func (m *TRS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(m.Integrands(rng, ctx, x, s), 0)
+	return ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0)
 }
 
 // logQI returns log q(i | x) for i = 1..T as plain numbers, [n][T]

@@ -1,0 +1,208 @@
+package eimfamily
+
+import (
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/eimkit/eimkit/ad"
+)
+
+// chunkS is the number of samples of the chunking tests: prime, so that
+// chunks of 7 leave a short last chunk.
+const chunkS = 23
+
+func bitsEqual(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// chunkCase is one family configuration of the chunking tests: set sets
+// the chunk size, integrands and boundS run the family.
+type chunkCase struct {
+	name       string
+	set        func(c int)
+	integrands func(rng *rand.Rand, s int) *ad.Tensor
+	boundS     func(rng *rand.Rand, s int) *ad.Tensor
+	params     []*ad.Tensor
+}
+
+func chunkCases() []chunkCase {
+	prop, energy, cond := gradModel()
+	x, ctx := gradData()
+	var cases []chunkCase
+	for _, v := range []struct {
+		name     string
+		ctx      *ad.Tensor
+		e        Energy
+		perPoint bool
+	}{{"shared", nil, energy, false}, {"per point", nil, energy, true}, {"conditional", ctx, cond, false}} {
+		snis := &SNIS{Proposal: prop, Energy: v.e, K: 4, PerPoint: v.perPoint}
+		trs := NewTRS(prop, v.e, 4)
+		trs.PerPoint = v.perPoint
+		trs.LogitZ = ad.Scalar(-0.4).RequireGrad()
+		c := v.ctx
+		cases = append(cases,
+			chunkCase{"SNIS " + v.name, func(k int) { snis.Chunk = k },
+				func(rng *rand.Rand, s int) *ad.Tensor { return snis.Integrands(rng, c, x, s) },
+				func(rng *rand.Rand, s int) *ad.Tensor { return snis.BoundS(rng, c, x, s) }, snis.Params()},
+			chunkCase{"TRS " + v.name, func(k int) { trs.Chunk = k },
+				func(rng *rand.Rand, s int) *ad.Tensor { return trs.Integrands(rng, c, x, s) },
+				func(rng *rand.Rand, s int) *ad.Tensor { return trs.BoundS(rng, c, x, s) }, trs.Params()})
+	}
+	for _, v := range []struct {
+		name string
+		c    int
+		ctx  *ad.Tensor
+	}{{"unconditional", 0, nil}, {"conditional", 1, ctx}} {
+		h := newTestHIS(5, 2, v.c, 2)
+		c := v.ctx
+		cases = append(cases, chunkCase{"HIS " + v.name, func(k int) { h.Chunk = k },
+			func(rng *rand.Rand, s int) *ad.Tensor { return h.Integrands(rng, c, x, s) },
+			func(rng *rand.Rand, s int) *ad.Tensor { return h.BoundS(rng, c, x, s) }, h.Params()})
+	}
+	return cases
+}
+
+// TestChunkBitwise checks that Integrands and BoundS are bitwise the same
+// for chunk sizes 1, 7, S and the default, for every family and layout:
+// the draws come from rng in one order and the log-mean-exp runs once
+// over the joined integrands.
+func TestChunkBitwise(t *testing.T) {
+	for _, c := range chunkCases() {
+		c.set(chunkS)
+		wantW := c.integrands(rand.New(rand.NewPCG(11, 12)), chunkS).Data()
+		wantB := c.boundS(rand.New(rand.NewPCG(11, 12)), chunkS).Data()
+		for _, k := range []int{1, 7, chunkS, 0, 100} {
+			c.set(k)
+			if got := c.integrands(rand.New(rand.NewPCG(11, 12)), chunkS).Data(); !bitsEqual(got, wantW) {
+				t.Errorf("%s, Chunk %d: Integrands differ from Chunk %d", c.name, k, chunkS)
+			}
+			if got := c.boundS(rand.New(rand.NewPCG(11, 12)), chunkS).Data(); !bitsEqual(got, wantB) {
+				t.Errorf("%s, Chunk %d: BoundS %v, Chunk %d gives %v", c.name, k, got, chunkS, wantB)
+			}
+		}
+	}
+}
+
+// TestChunkGradient checks the gradient of a chunked BoundS against
+// finite differences of the same function at a fixed seed, and against
+// the unchunked gradient (to rounding: the chunks' contributions are
+// accumulated in another order).
+func TestChunkGradient(t *testing.T) {
+	const s = 5
+	for _, c := range chunkCases() {
+		c.set(s)
+		whole := ad.Grad(ad.Sum(c.boundS(rand.New(rand.NewPCG(2, 3)), s)), c.params...)
+		c.set(2)
+		f := func() *ad.Tensor { return ad.Sum(c.boundS(rand.New(rand.NewPCG(2, 3)), s)) }
+		got := ad.Grad(f(), c.params...)
+		for i := range got {
+			for j, g := range got[i].Data() {
+				w := whole[i].Data()[j]
+				if math.Abs(g-w) > 1e-12*max(1, math.Abs(w)) {
+					t.Errorf("%s: parameter %d[%d]: chunked ∂ = %v, unchunked %v", c.name, i, j, g, w)
+				}
+			}
+		}
+		if strings.HasPrefix(c.name, "HIS") {
+			continue // HIS's finite-difference checks live in his_test (they are slow)
+		}
+		checkGrad(t, c.name+" BoundS chunked", c.params, f)
+	}
+}
+
+// TestIntegrandsAtReplays checks that each family's integrands at given
+// draws, with the draws Integrands takes from rng supplied by hand, are
+// bitwise Integrands' own.
+func TestIntegrandsAtReplays(t *testing.T) {
+	prop, energy, cond := gradModel()
+	x, ctx := gradData()
+	const s, n, d = 3, 4, 2
+	seed := func() *rand.Rand { return rand.New(rand.NewPCG(21, 22)) }
+
+	snis := &SNIS{Proposal: prop, Energy: energy, K: 5}
+	want := snis.Integrands(seed(), nil, x, s).Data()
+	cand := ad.Reshape(prop.Sample(seed(), nil, s*4), s, 4, d)
+	if got := snis.IntegrandsAt(nil, x, cand).Data(); !bitsEqual(got, want) {
+		t.Errorf("SNIS shared: IntegrandsAt %v, Integrands %v", got, want)
+	}
+	cs := &SNIS{Proposal: prop, Energy: cond, K: 5}
+	want = cs.Integrands(seed(), ctx, x, s).Data()
+	cand = ad.Reshape(prop.Sample(seed(), ctx, s*4), s, 4, n, d)
+	if got := cs.IntegrandsAt(ctx, x, cand).Data(); !bitsEqual(got, want) {
+		t.Errorf("SNIS conditional: IntegrandsAt %v, Integrands %v", got, want)
+	}
+
+	trs := NewTRS(prop, energy, 6)
+	trs.LogitZ = ad.Scalar(-1.5) // Ẑ small: long runs of rejections
+	want = trs.Integrands(seed(), nil, x, s).Data()
+	r := seed()
+	idx := trs.SampleIndex(r, nil, x, s)
+	maxRej := 0
+	for _, i := range idx {
+		maxRej = max(maxRej, i-1)
+	}
+	if maxRej == 0 {
+		t.Fatal("no rejections drawn: the test does not exercise the rejected draws")
+	}
+	rej := ad.Reshape(prop.Sample(r, nil, s*maxRej), s, maxRej, d)
+	if got := trs.IntegrandsAt(nil, x, idx, rej).Data(); !bitsEqual(got, want) {
+		t.Errorf("TRS: IntegrandsAt %v, Integrands %v", got, want)
+	}
+	lq := trs.IndexLogProbs(nil, x)
+	for p, row := range lq {
+		sum := 0.0
+		for _, v := range row {
+			sum += math.Exp(v)
+		}
+		if math.Abs(sum-1) > exactTol {
+			t.Errorf("TRS: Σ_i q(i | x_%d) = %v", p, sum)
+		}
+	}
+
+	h := newTestHIS(5, 2, 0, 2)
+	want = h.Integrands(seed(), nil, x, s).Data()
+	xi := ad.Randn(seed(), s, n, d)
+	if got := h.IntegrandsAt(nil, x, xi).Data(); !bitsEqual(got, want) {
+		t.Errorf("HIS: IntegrandsAt %v, Integrands %v", got, want)
+	}
+}
+
+// TestPanicNamesMethod checks that a misuse panics with the name of the
+// method the caller called, not an internal one.
+func TestPanicNamesMethod(t *testing.T) {
+	prop, energy, _ := gradModel()
+	bad := ad.Zeros(3, 5)
+	rng := rand.New(rand.NewPCG(1, 1))
+	snis := &SNIS{Proposal: prop, Energy: energy, K: 3}
+	trs := NewTRS(prop, energy, 3)
+	h := newTestHIS(5, 2, 0, 2)
+	for want, f := range map[string]func(){
+		"eimfamily: SNIS.Bound:":  func() { snis.Bound(rng, nil, bad) },
+		"eimfamily: SNIS.BoundS:": func() { snis.BoundS(rng, nil, bad, 2) },
+		"eimfamily: TRS.BoundS:":  func() { trs.BoundS(rng, nil, bad, 2) },
+		"eimfamily: HIS.BoundS:":  func() { h.BoundS(rng, nil, bad, 2) },
+		"eimfamily: SNIS.BoundS: s = 0": func() {
+			snis.BoundS(rng, nil, ad.Zeros(3, 2), 0)
+		},
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				if m, ok := r.(string); !ok || !strings.HasPrefix(m, want) {
+					t.Errorf("panic %v, want a message starting %q", r, want)
+				}
+			}()
+			f()
+		}()
+	}
+}
