@@ -106,6 +106,9 @@ func decodeIDX(r io.Reader, wantRank int) (*idxFile, error) {
 	// without allocating what the header promises, a long one by the
 	// extra byte, and reading a gzip stream to its end checks its CRC.
 	var buf bytes.Buffer
+	// One allocation for files up to 64 MB (all of MNIST); beyond that
+	// the buffer grows as bytes arrive, so a lying header costs nothing.
+	buf.Grow(min(total, 64<<20) + 1)
 	got, err := io.Copy(&buf, io.LimitReader(src, int64(total)+1))
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
