@@ -1,0 +1,106 @@
+// Package vae is a variational autoencoder whose prior is N(0, I) or any
+// energy-inspired model, after "Energy-Inspired Models: Learning with
+// Sampler-Induced Distributions" (Lawson, Tucker, Dai, Ranganath, NeurIPS
+// 2019), Sec. 4.2 and App. D.2: the VAE rows of Table 1, with TRS, SNIS,
+// HIS and LARS priors over the latent z, trained on the ELBO with the
+// prior's log-density replaced by its EIM lower bound, and evaluated with
+// the 1000-sample importance weighted bound.
+//
+// # Model
+//
+// Images x ∈ {0, 1}ᵈˣ (or gray levels in [0, 1]), latent z ∈ ℝᵈᶻ:
+//
+//	p(x, z) = p(z) · Π_d Bernoulli(x_d; σ(l_d(z))),   l = Decoder(z)
+//	q(z | x) = N(μ(x), diag σ(x)²),   (μ, ρ) = Encoder(x − x̄),   σ = max(10⁻⁵, softplus(ρ))
+//
+// with tanh MLPs 784-300-300-(2×50) and 50-300-300-784 (App. D.2), x̄ the
+// training mean, and the decoder's output bias starting at
+// logit(clip(x̄, 10⁻⁴, 1 − 10⁻⁴)) (the authors' code adds that constant to
+// the logits; a bias that starts there is the same model). The prior is
+// N(0, I) or an EIM over z with proposal π = N(0, I) and energy MLP
+// 50-100-100-1 (tanh): SNIS with K = 1024, HIS with T = 5, TRS with
+// T = 1024 (the authors' code passes SNIS's K as TRS's T) and LARS with
+// T = 100 and K = 1024 draws per step for Z (the authors' lars_T and K).
+// Config holds every size; its zero value is this model.
+//
+// # Training objective
+//
+// With one reparameterized z ~ q(z | x), the prior's lower-bound
+// integrand B(z) (E B(z) ≤ log p(z): eimfamily's SNIS.Bound, TRS.Bound,
+// HIS.Bound) and the KL weight β,
+//
+//	L_β(x) = log p(x | z) + β · ( B(z) − log q(z | x) ),
+//
+// and at β = 1,
+//
+//	E L_1(x) = E_q[ log p(x | z) + E B(z) − log q(z | x) ]
+//	         ≤ E_q[ log p(x | z) + log p(z) − log q(z | x) ] ≤ log p(x),
+//
+// still a lower bound on log p(x). For LARS, B(z) is the plug-in
+// log-density at the moving-average Z of eimfamily.LARS.TrainBound (an
+// estimate, not a bound, as in Bauer & Mnih). Every parameter (encoder,
+// decoder, prior) is trained. Schedule scales App. D.2's schedule (β from
+// 0 to 1 over the first 10⁵ steps; learning rate 3·10⁻⁴, then 10⁻⁴ from
+// step 10⁶; the authors' code runs 10⁷ steps) to a run's budget.
+//
+// # Evaluation
+//
+// The S-sample bound with an EIM prior (Eval, S = 1000 in Table 1) is
+//
+//	log p(x) ≥ E log (1/S) Σ_s w_s,   w_s = p(x | z_s) p̂(z_s) / q(z_s | x),   z_s ~ q(z | x),
+//
+// where p̂(z) = exp(ℓ_λ(z)) is the EIM's integrand at a fresh draw of its
+// randomness λ (SNIS's K − 1 candidates; TRS's index i ~ q(i | z) and its
+// i − 1 rejected draws; HIS's ρ_T ~ q(ρ_T | z)), so that E_λ p̂(z) = p(z)
+// (for N(0, I), p̂ = p). Then each w_s is an unbiased estimate of p(x):
+//
+//	E w_s = E_{z_s ~ q} [ p(x | z_s) E_λ[p̂(z_s) | z_s] / q(z_s | x) ]
+//	      = ∫ q(z | x) p(x | z) p(z) / q(z | x) dz = p(x),
+//
+// because λ is drawn given z_s and the decoder and q do not depend on
+// λ. The average (1/S) Σ_s w_s is unbiased by linearity of expectation,
+// whatever the dependence between the w_s: E (1/S) Σ_s w_s = (1/S) Σ_s
+// E w_s = p(x). By Jensen's inequality E log (1/S) Σ_s w_s ≤ log E (1/S)
+// Σ_s w_s = log p(x), so the S-sample value is a lower bound on log p(x)
+// in expectation, for any S.
+//
+// That argument is what lets draws be shared. Sharing SNIS's candidates
+// across the S samples (the authors' code draws one set of K − 1 for all
+// samples and images) leaves every w_s unbiased marginally — for each s,
+// the candidates are still K − 1 draws from π independent of z_s — so the
+// average stays unbiased and its log a bound; only the errors of the w_s
+// become correlated, which makes the bound looser (the normalizer's error
+// is common to all S terms and is not averaged away). This package draws
+// one set of K − 1 candidates per sample index s and shares it across the
+// images instead: for each image the S prior estimates are then
+// independent, the tighter choice, at a cost of S·(K − 1) energy
+// evaluations per chunk of images rather than S·n·(K − 1). TRS draws its
+// index and rejected draws independently for every (sample, image), HIS
+// its ρ_T for every (sample, image). LARS is evaluated with its plug-in Z
+// (eimfamily.LARS.LogProb) estimated from Config.LARSEvalDraws = 10⁸
+// proposal draws by default (Bauer & Mnih used 10¹⁰); its value is a
+// consistent estimate, not a bound.
+//
+// # Chunks and streams
+//
+// The evaluation runs over ImageChunk images and SampleChunk samples at a
+// time with no gradient graph (the networks' weights are used as
+// constants), and keeps only the S log-weights of the current images, so
+// memory is bounded for any S and n by the chunk sizes (about 0.1 GB at
+// the defaults, 40 samples × 100 images, for the paper's model). Every
+// random number comes from a stream named by what it is for — the
+// posterior draws of image i, the candidates of sample s, the TRS draws
+// of (s, i), the HIS draws of image i, LARS's Z — split from two seeds
+// drawn from the caller's generator with SplitMix64, and the log-sum-exp
+// runs over s in order, so the result does not depend on the chunk sizes
+// (the arithmetic of each entry is row by row; ad's products choose
+// kernels by size, which at the paper's sizes keeps one kernel per layer).
+//
+// # Shapes
+//
+// Data x is [n, dx], latents [n, dz]; Objective and Eval give one value
+// per image, LogWeights [S, n]. The Encoder is an eimfamily.Proposal with
+// x as its context (Sample(rng, x, k) is [k, n, dz]), the convention of
+// package iwae's proposal q̃, so with the Gaussian prior the evaluation is
+// iwae.IWAE's closed form (checked sample for sample in proofs_test).
+package vae
