@@ -27,7 +27,7 @@ var (
 
 // testMNIST returns MNIST, failing the test if it cannot be loaded: the
 // files come with a module go.mod requires, so they are always there.
-func testMNIST(t *testing.T) *Splits {
+func testMNIST(t testing.TB) *Splits {
 	t.Helper()
 	mnistOnce.Do(func() { mnistSplits, mnistErr = LoadMNIST() })
 	if mnistErr != nil {
@@ -536,4 +536,16 @@ func FuzzDecodeIDX(f *testing.F) {
 			t.Fatalf("dims %v with %d entries", idx.dims, len(idx.data))
 		}
 	})
+}
+
+// The cost of one training step's data: a 128-image dynamic binarization.
+func BenchmarkBinarizedBatch128(b *testing.B) {
+	m := testMNIST(b).Train
+	bt := &Batcher{N: m.Len(), Size: 128, Seed: 1}
+	rng := rand.New(rand.NewPCG(1, 2))
+	dst := make([]float64, 128*m.Dim())
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		m.Binarize(rng, dst, bt.Indices(i))
+	}
 }
