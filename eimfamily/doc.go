@@ -29,7 +29,11 @@
 //
 // Discrete is a finite-support proposal under which p_SNIS and p_TRS can
 // be computed exactly by enumeration; the tests of this package and of
-// proofs_test use it.
+// proofs_test use it. Over a Discrete, SNIS.LogProb and TRS.LogProb return
+// the exact log-density (differentiable; no hand-made ZEstimate or dummy
+// context), and LARS.ExactZ gives the exact Z for LARS.LogProb. Over any
+// other proposal they return ErrIntractable: p_SNIS and p_TRS then have no
+// closed form, and neither has p_HIS or q_SMC, which have no LogProb.
 //
 // # Integrands at given draws
 //
