@@ -88,7 +88,7 @@ func (m *SNIS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	}
 	nc := len(counts) / sz
 	logPi := ad.LogSoftmax(d.Logits(), 0) // [m]
-	negU := supportNegU(d, m.Energy, ctx)  // [m, R]
+	negU := supportNegU(d, m.Energy, ctx) // [m, R]
 
 	// Constants of the count vectors: log c_k (−Inf for 0) and the log
 	// multinomial coefficient.
@@ -125,8 +125,8 @@ func (m *SNIS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 		cols = append(cols, j*rows+r)
 	}
 	negUx := ad.IndexSelect(ad.Reshape(negU, sz*rows), 0, cols) // [R]
-	logPix := ad.IndexSelect(logPi, 0, target)                   // [R]
-	den := logAddExp(ad.BroadcastTo(negUx, nc, rows), others)    // [C, R]
+	logPix := ad.IndexSelect(logPi, 0, target)                  // [R]
+	den := logAddExp(ad.BroadcastTo(negUx, nc, rows), others)   // [C, R]
 	terms := ad.Sub(ad.Add(ad.Unsqueeze(ad.Add(logMult, ad.New(coef, nc)), 1), ad.Add(logPix, negUx)), den)
 	perCol := ad.LogSumExp(terms, 0) // [R]
 	if ctx != nil {
