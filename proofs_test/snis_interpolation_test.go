@@ -144,12 +144,13 @@ func (tableEnergy) Params() []*ad.Tensor { return nil }
 
 // snisExact returns p_SNIS(z) for z = 0, …, m−1 for the SNIS model with K
 // candidates from the proposal pi and the energy e, by the multiset sum
-// over eimfamily.SNISQ.At.
-func snisExact(pi *eimfamily.Discrete, e eimfamily.Energy, k int) []float64 {
+// over eimfamily.SNISQ.At, at the 1-D context c (which the Discrete
+// proposal ignores; the energy may use it).
+func snisExact(pi *eimfamily.Discrete, e eimfamily.Energy, k int, c float64) []float64 {
 	m := pi.Len()
 	b := newMultisetBatch(m, k)
 	q := (&eimfamily.SNIS{Proposal: pi, Energy: e, K: k}).AsQ()
-	ctx := ad.Zeros(b.N, 1) // the Discrete proposal and the table energy ignore it
+	ctx := ad.Full(c, b.N, 1)
 	p := make([]float64, m)
 	for z := range m {
 		_, logq := q.At(ctx, b.aux(z))
@@ -202,7 +203,7 @@ func TestSNISInterpolatesProposalAndTarget(t *testing.T) {
 	prevKL := math.Inf(1)
 	var scaled []float64 // K² KL at K = 32, 64, 128
 	for _, k := range []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 32, 64, 128} {
-		p := snisExact(pi, e, k)
+		p := snisExact(pi, e, k, 0)
 		mass := 0.0
 		for _, v := range p {
 			mass += v
