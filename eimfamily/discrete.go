@@ -125,7 +125,7 @@ func (p *Discrete) Index(x []float64) int {
 // Sample draws k points: [k, d] with ctx nil, [k, n, d] with ctx [n, c].
 // The draws are constants (see the type's comment).
 func (p *Discrete) Sample(rng *rand.Rand, ctx *ad.Tensor, k int) *ad.Tensor {
-	checkCtx("Discrete.Sample", ctx)
+	checkCtx("Discrete.Sample", ctx, p.Dim())
 	if k < 0 {
 		panic(fmt.Sprintf("eimfamily: Discrete.Sample: k = %d", k))
 	}

@@ -47,6 +47,29 @@
 // sampled integrand: LARS.LogProb at a given ZEstimate is its value at
 // given draws.
 //
+// # Families as variational families and as proposals
+//
+// Every family is also a variational family q(z, λ | x) of package avvi,
+// conditioned on x as its context, with the paper's reverse model:
+// SNIS.AsQ (λ = (z_{1:K}, i), r of Eq. 6), TRS.AsQ (λ = (i, x_{1:i−1}), r
+// = q(i | z, x) Π π(x_t | x), which makes the Eq. 4 integrand
+// log p(x, z) − ℓ_λ(z)), HIS.AsQ (λ = ρ_T, r = HIS.Q). LARS is trained on
+// a plug-in density, not a bound; its process is TRS's, so TRS.AsQ serves
+// it. SNISQ.IndexSummed is the Eq. 4 integrand with the selected index
+// summed out, whose pathwise gradient trains a learned energy or reverse
+// model without a score function (iwae.Learned.Bound is an instance).
+//
+// RSample draws a family's samples on the graph (HIS: fully
+// reparameterized; SNIS, TRS, LARS: the selected or accepted proposal
+// draw, pathwise in the proposal at the drawn decisions), and
+// AsProposal(m, conditional) makes any family a Proposal: the proposal of
+// another family, or the mixing distribution of a semi-implicit family
+// (sivi.Family.Mixing), with its exact LogProb where one exists.
+//
+// A context given to an unconditional MLPEnergy (or none to a conditional
+// one) panics with the family method's name (checkEnergy), not a
+// network layer's.
+//
 // # Chunking over S
 //
 // The S-sample bounds (BoundS, Integrands) of SNIS, TRS and HIS compute

@@ -30,7 +30,7 @@ func discreteOf(p Proposal) (*Discrete, error) {
 	return nil, fmt.Errorf("%w (it is a %T)", ErrIntractable, p)
 }
 
-// supportEnergies returns −U(s_j | c_r) for the support points of d and
+// supportNegU returns −U(s_j | c_r) for the support points of d and
 // the rows r of ctx, [m, R]: R = m and the energies repeated along the
 // second axis when ctx is nil (one column per support point), else
 // R = n rows of ctx [n, c].
@@ -72,7 +72,7 @@ func targetRows(d *Discrete, x *ad.Tensor) (idx []int, on []float64) {
 // MaxEnumeration; it panics if the shapes do not fit.
 func (m *SNIS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	m.check("LogProb")
-	n := checkBatch("SNIS.LogProb", ctx, x, m.Proposal.Dim())
+	n := checkBatch("SNIS.LogProb", ctx, x, m.Proposal.Dim(), m.Energy)
 	d, err := discreteOf(m.Proposal)
 	if err != nil {
 		return nil, err
@@ -190,7 +190,7 @@ func exactZ(d *Discrete, e Energy, ctx *ad.Tensor) *ad.Tensor {
 // proposal; it panics if the shapes do not fit.
 func (m *TRS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	m.check("LogProb")
-	checkBatch("TRS.LogProb", ctx, x, m.Proposal.Dim())
+	checkBatch("TRS.LogProb", ctx, x, m.Proposal.Dim(), m.Energy)
 	d, err := discreteOf(m.Proposal)
 	if err != nil {
 		return nil, err
@@ -207,7 +207,7 @@ func (m *TRS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 // another proposal.
 func (m *LARS) ExactZ(cond *ad.Tensor) (ZEstimate, error) {
 	m.check("ExactZ")
-	checkCtx("LARS.ExactZ", cond)
+	checkCtx("LARS.ExactZ", cond, m.Proposal.Dim(), m.Energy)
 	d, err := discreteOf(m.Proposal)
 	if err != nil {
 		return ZEstimate{}, err

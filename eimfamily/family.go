@@ -122,7 +122,7 @@ func (e *MLPEnergy) Params() []*ad.Tensor { return e.Net.Params() }
 // checkBatch panics unless x is a batch [n, d] of points of the proposal's
 // dimension d and ctx, if not nil, is a matching batch of contexts [n, c].
 // It returns n.
-func checkBatch(who string, ctx, x *ad.Tensor, d int) int {
+func checkBatch(who string, ctx, x *ad.Tensor, d int, e ...Energy) int {
 	if x == nil || x.Rank() != 2 || x.Dim(1) != d {
 		var s any = "nil"
 		if x != nil {
@@ -133,13 +133,49 @@ func checkBatch(who string, ctx, x *ad.Tensor, d int) int {
 	if ctx != nil && (ctx.Rank() != 2 || ctx.Dim(0) != x.Dim(0)) {
 		panic(fmt.Sprintf("eimfamily: %s: ctx shape %v does not match x shape %v (want [%d, c])", who, ctx.Shape(), x.Shape(), x.Dim(0)))
 	}
+	for _, en := range e {
+		checkEnergy(who, en, ctx, d)
+	}
 	return x.Dim(0)
 }
 
-// checkCtx panics unless ctx is nil or a batch of contexts [m, c].
-func checkCtx(who string, ctx *ad.Tensor) {
+// checkCtx panics unless ctx is nil or a batch of contexts [m, c], and,
+// for energies of known input size (e), unless the context fits them.
+func checkCtx(who string, ctx *ad.Tensor, d int, e ...Energy) {
 	if ctx != nil && ctx.Rank() != 2 {
 		panic(fmt.Sprintf("eimfamily: %s: ctx shape %v, want [m, c]", who, ctx.Shape()))
+	}
+	for _, en := range e {
+		checkEnergy(who, en, ctx, d)
+	}
+}
+
+// Inputs returns the number of inputs of the energy network, d + c.
+func (e *MLPEnergy) Inputs() int { return e.Net.Layers[0].In() }
+
+// checkEnergy panics, naming the family method who, when an energy that
+// reports its input size (Inputs, as MLPEnergy does) does not take x of
+// dimension d with the context given: a context passed to an
+// unconditional energy, or none to a conditional one, would otherwise
+// fail deep inside the network with a message about a layer.
+func checkEnergy(who string, e Energy, ctx *ad.Tensor, d int) {
+	in, ok := e.(interface{ Inputs() int })
+	if !ok {
+		return
+	}
+	c := 0
+	if ctx != nil {
+		c = ctx.Dim(-1)
+	}
+	if want := in.Inputs(); d+c != want {
+		switch {
+		case ctx != nil && want == d:
+			panic(fmt.Sprintf("eimfamily: %s: a context of shape %v was given to an unconditional energy (it takes x alone, d = %d inputs); pass ctx nil", who, ctx.Shape(), d))
+		case ctx == nil:
+			panic(fmt.Sprintf("eimfamily: %s: no context given to a conditional energy with %d inputs (d = %d, so c = %d)", who, want, d, want-d))
+		default:
+			panic(fmt.Sprintf("eimfamily: %s: x of dimension %d and a context of shape %v make %d inputs, the energy takes %d", who, d, ctx.Shape(), d+c, want))
+		}
 	}
 }
 

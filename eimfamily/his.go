@@ -259,7 +259,7 @@ func (h *HIS) Inverse(ctx, xT, rhoT *ad.Tensor) (x0, rho0 *ad.Tensor) {
 // the reparameterized sampler.
 func (h *HIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 	h.check("Sample")
-	checkCtx("HIS.Sample", ctx)
+	checkCtx("HIS.Sample", ctx, h.Dim(), h.Energy)
 	if n < 0 {
 		panic(fmt.Sprintf("eimfamily: HIS.Sample: n = %d", n))
 	}
@@ -297,7 +297,7 @@ func (h *HIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 
 func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	h.check(who)
-	n := checkBatch("HIS."+who, ctx, x, h.Dim())
+	n := checkBatch("HIS."+who, ctx, x, h.Dim(), h.Energy)
 	if s < 1 {
 		panic(fmt.Sprintf("eimfamily: HIS.%s: s = %d, want s ≥ 1", who, s))
 	}
@@ -315,7 +315,7 @@ func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *
 // [n, c]. It panics if the shapes do not fit.
 func (h *HIS) IntegrandsAt(ctx, x, xi *ad.Tensor) *ad.Tensor {
 	h.check("IntegrandsAt")
-	n := checkBatch("HIS.IntegrandsAt", ctx, x, h.Dim())
+	n := checkBatch("HIS.IntegrandsAt", ctx, x, h.Dim(), h.Energy)
 	if xi == nil || xi.Rank() != 3 || xi.Dim(1) != n || xi.Dim(2) != h.Dim() {
 		panic(fmt.Sprintf("eimfamily: HIS.IntegrandsAt: ξ shape %v for x %v, want [s, %d, %d]", shapeOrNil(xi), x.Shape(), n, h.Dim()))
 	}
@@ -364,7 +364,7 @@ func (h *HIS) integrandAt(ctx, x, xi *ad.Tensor) *ad.Tensor {
 // bound of Sec. 3.3. x has shape [n, d], ctx is nil or [n, c].
 func (h *HIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	h.check("Bound")
-	checkBatch("HIS.Bound", ctx, x, h.Dim())
+	checkBatch("HIS.Bound", ctx, x, h.Dim(), h.Energy)
 	return h.integrand(rng, ctx, x)
 }
 

@@ -97,7 +97,7 @@ func (m *LARS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // smoothed and the second result is NaN.
 func (m *LARS) TrainBound(rng *rand.Rand, ctx, x *ad.Tensor) (*ad.Tensor, float64) {
 	m.check("TrainBound")
-	n := checkBatch("LARS.TrainBound", ctx, x, m.Proposal.Dim())
+	n := checkBatch("LARS.TrainBound", ctx, x, m.Proposal.Dim(), m.Energy)
 	logPi := m.Proposal.LogProb(ctx, x)
 	if ctx != nil {
 		cand := m.Proposal.Sample(rng, ctx, m.K)                                       // [K, n, d]
@@ -147,7 +147,7 @@ type ZEstimate struct {
 // before the end. The same rng state gives bitwise the same estimate.
 func (m *LARS) EstimateZ(ctx context.Context, rng *rand.Rand, cond *ad.Tensor, n int) (ZEstimate, error) {
 	m.check("EstimateZ")
-	checkCtx("LARS.EstimateZ", cond)
+	checkCtx("LARS.EstimateZ", cond, m.Proposal.Dim(), m.Energy)
 	if n < 1 {
 		panic(fmt.Sprintf("eimfamily: LARS.EstimateZ: n = %d, want n ≥ 1", n))
 	}
@@ -208,7 +208,7 @@ func neumaier(s, c *float64, v float64) {
 // differentiable in the proposal and the energy (Z held fixed).
 func (m *LARS) LogProb(cond, x *ad.Tensor, z ZEstimate) *ad.Tensor {
 	m.check("LogProb")
-	n := checkBatch("LARS.LogProb", cond, x, m.Proposal.Dim())
+	n := checkBatch("LARS.LogProb", cond, x, m.Proposal.Dim(), m.Energy)
 	want := 1
 	if cond != nil {
 		want = n
@@ -230,7 +230,7 @@ func (m *LARS) LogProb(cond, x *ad.Tensor, z ZEstimate) *ad.Tensor {
 // (LogProb) with the estimate.
 func (m *LARS) Eval(ctx context.Context, rng *rand.Rand, cond, x *ad.Tensor, n int) (*ad.Tensor, ZEstimate, error) {
 	m.check("Eval")
-	checkBatch("LARS.Eval", cond, x, m.Proposal.Dim())
+	checkBatch("LARS.Eval", cond, x, m.Proposal.Dim(), m.Energy)
 	z, err := m.EstimateZ(ctx, rng, cond, n)
 	if err != nil {
 		return nil, ZEstimate{}, err

@@ -74,7 +74,7 @@ func (m *SNIS) Params() []*ad.Tensor { return params(m.Proposal, m.Energy) }
 // memory stays bounded for any n.
 func (m *SNIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 	m.check("Sample")
-	checkCtx("SNIS.Sample", ctx)
+	checkCtx("SNIS.Sample", ctx, m.Proposal.Dim(), m.Energy)
 	if n < 0 {
 		panic(fmt.Sprintf("eimfamily: SNIS.Sample: n = %d", n))
 	}
@@ -146,7 +146,7 @@ func (m *SNIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 
 func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	m.check(who)
-	n := checkBatch("SNIS."+who, ctx, x, m.Proposal.Dim())
+	n := checkBatch("SNIS."+who, ctx, x, m.Proposal.Dim(), m.Energy)
 	if s < 1 {
 		panic(fmt.Sprintf("eimfamily: SNIS.%s: s = %d, want s ≥ 1", who, s))
 	}
@@ -182,7 +182,7 @@ func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) 
 // log π(x)).
 func (m *SNIS) IntegrandsAt(ctx, x, cand *ad.Tensor) *ad.Tensor {
 	m.check("IntegrandsAt")
-	n := checkBatch("SNIS.IntegrandsAt", ctx, x, m.Proposal.Dim())
+	n := checkBatch("SNIS.IntegrandsAt", ctx, x, m.Proposal.Dim(), m.Energy)
 	d, k1 := m.Proposal.Dim(), m.K-1
 	ok := cand != nil && k1 >= 1 && cand.Dim(-1) == d && cand.Dim(1) == k1 &&
 		(cand.Rank() == 3 && ctx == nil || cand.Rank() == 4 && cand.Dim(2) == n)

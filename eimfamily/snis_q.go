@@ -48,6 +48,7 @@ func (q SNISQ) Sample(rng *rand.Rand, x *ad.Tensor) (z *ad.Tensor, lambda SNISAu
 	m := q.Model
 	m.check("AsQ().Sample")
 	n := snisQContext("SNISQ.Sample", x)
+	checkEnergy("SNISQ.Sample", m.Energy, x, m.Proposal.Dim())
 	cand := m.Proposal.Sample(rng, x, m.K) // [K, n, d]
 	logPi := m.Proposal.LogProb(x, cand)   // [K, n]
 	negU := ad.Neg(m.Energy.Energy(x, cand))
@@ -73,6 +74,7 @@ func (q SNISQ) At(x *ad.Tensor, lambda SNISAux) (z, logq *ad.Tensor) {
 	m := q.Model
 	m.check("AsQ().At")
 	snisQCheckAux("SNISQ.At", x, lambda, m.Proposal.Dim())
+	checkEnergy("SNISQ.At", m.Energy, x, m.Proposal.Dim())
 	if k := lambda.Candidates.Dim(0); k != m.K {
 		panic(fmt.Sprintf("eimfamily: SNISQ.At: %d candidates, the model has K = %d", k, m.K))
 	}

@@ -104,7 +104,7 @@ func (m *TRS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 
 // trsSample is the exact sampler of Alg. 1, shared by TRS and LARS.
 func trsSample(who string, rng *rand.Rand, p Proposal, e Energy, ctx *ad.Tensor, n, T int) *ad.Tensor {
-	checkCtx(who, ctx)
+	checkCtx(who, ctx, p.Dim(), e)
 	if n < 0 {
 		panic(fmt.Sprintf("eimfamily: %s: n = %d", who, n))
 	}
@@ -237,7 +237,7 @@ func (m *TRS) q() trsQ {
 // Unlike Integrands, exp of it is not an unbiased estimate of p_TRS(x).
 func (m *TRS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	m.check("Bound")
-	n := checkBatch("TRS.Bound", ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS.Bound", ctx, x, m.Proposal.Dim(), m.Energy)
 	logPi := m.Proposal.LogProb(ctx, x)
 	if m.T == 1 {
 		return logPi
@@ -261,7 +261,7 @@ func (m *TRS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 // not fit or T = 1 (no draws; Bound is log π(x)).
 func (m *TRS) BoundAt(ctx, x, cand *ad.Tensor) *ad.Tensor {
 	m.check("BoundAt")
-	n := checkBatch("TRS.BoundAt", ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS.BoundAt", ctx, x, m.Proposal.Dim(), m.Energy)
 	d := m.Proposal.Dim()
 	ok := cand != nil && m.T > 1 && cand.Dim(0) == m.T-1 && cand.Dim(-1) == d &&
 		(cand.Rank() == 2 && ctx == nil || cand.Rank() == 3 && cand.Dim(1) == n)
@@ -314,7 +314,7 @@ func (m *TRS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 
 func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	m.check(who)
-	n := checkBatch("TRS."+who, ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS."+who, ctx, x, m.Proposal.Dim(), m.Energy)
 	if s < 1 {
 		panic(fmt.Sprintf("eimfamily: TRS.%s: s = %d, want s ≥ 1", who, s))
 	}
@@ -358,7 +358,7 @@ func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *
 // draws and its value. It panics as Integrands does.
 func (m *TRS) SampleIndex(rng *rand.Rand, ctx, x *ad.Tensor, s int) []int {
 	m.check("SampleIndex")
-	n := checkBatch("TRS.SampleIndex", ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS.SampleIndex", ctx, x, m.Proposal.Dim(), m.Energy)
 	if s < 1 {
 		panic(fmt.Sprintf("eimfamily: TRS.SampleIndex: s = %d, want s ≥ 1", s))
 	}
@@ -408,7 +408,7 @@ func (m *TRS) sampleIndex(rng *rand.Rand, q trsQ, lq []float64, s, n int) []int 
 // fit.
 func (m *TRS) IntegrandsAt(ctx, x *ad.Tensor, idx []int, cand *ad.Tensor) *ad.Tensor {
 	m.check("IntegrandsAt")
-	n := checkBatch("TRS.IntegrandsAt", ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS.IntegrandsAt", ctx, x, m.Proposal.Dim(), m.Energy)
 	if len(idx) == 0 || len(idx)%n != 0 {
 		panic(fmt.Sprintf("eimfamily: TRS.IntegrandsAt: %d indices for %d data points, want s·n", len(idx), n))
 	}
@@ -451,7 +451,7 @@ func (m *TRS) IntegrandsAt(ctx, x *ad.Tensor, idx []int, cand *ad.Tensor) *ad.Te
 // numbers: the distribution SampleIndex draws from. (T = 1: log q(1) = 0.)
 func (m *TRS) IndexLogProbs(ctx, x *ad.Tensor) [][]float64 {
 	m.check("IndexLogProbs")
-	n := checkBatch("TRS.IndexLogProbs", ctx, x, m.Proposal.Dim())
+	n := checkBatch("TRS.IndexLogProbs", ctx, x, m.Proposal.Dim(), m.Energy)
 	if m.T == 1 {
 		out := make([][]float64, n)
 		for i := range out {
