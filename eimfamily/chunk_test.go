@@ -206,3 +206,76 @@ func TestPanicNamesMethod(t *testing.T) {
 		}()
 	}
 }
+
+// TestBatchShapes checks that an unconditional model takes data of any
+// batch shape [..., d]: the results are the flat batch's, bitwise, in the
+// batch's shape.
+func TestBatchShapes(t *testing.T) {
+	prop, energy, _ := gradModel()
+	f := newFixture()
+	x := ad.Randn(rand.New(rand.NewPCG(1, 9)), 3, 4, 2)
+	flat := ad.Reshape(x, 12, 2)
+	seed := func() *rand.Rand { return rand.New(rand.NewPCG(4, 4)) }
+	snis := &SNIS{Proposal: prop, Energy: energy, K: 3}
+	trs := NewTRS(prop, energy, 3)
+	h := newTestHIS(5, 2, 0, 2)
+	type run func(rng *rand.Rand, x *ad.Tensor) *ad.Tensor
+	for name, c := range map[string]struct {
+		f     run
+		shape []int
+	}{
+		"SNIS.Bound":      {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return snis.Bound(r, nil, x) }, []int{3, 4}},
+		"SNIS.BoundS":     {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return snis.BoundS(r, nil, x, 3) }, []int{3, 4}},
+		"SNIS.Integrands": {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return snis.Integrands(r, nil, x, 2) }, []int{2, 3, 4}},
+		"TRS.Bound":       {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return trs.Bound(r, nil, x) }, []int{3, 4}},
+		"TRS.BoundS":      {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return trs.BoundS(r, nil, x, 3) }, []int{3, 4}},
+		"HIS.Bound":       {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return h.Bound(r, nil, x) }, []int{3, 4}},
+		"HIS.Integrands":  {func(r *rand.Rand, x *ad.Tensor) *ad.Tensor { return h.Integrands(r, nil, x, 2) }, []int{2, 3, 4}},
+		"SNIS.LogProb": {func(_ *rand.Rand, x *ad.Tensor) *ad.Tensor {
+			return must(t)((&SNIS{Proposal: f.prop, Energy: f.energy, K: 3}).LogProb(nil, onSupport(f, x)))
+		}, []int{3, 4}},
+		"TRS.LogProb": {func(_ *rand.Rand, x *ad.Tensor) *ad.Tensor {
+			return must(t)(NewTRS(f.prop, f.energy, 3).LogProb(nil, onSupport(f, x)))
+		}, []int{3, 4}},
+	} {
+		got := c.f(seed(), x)
+		want := c.f(seed(), flat)
+		if !slicesEqual(got.Shape(), c.shape) || !bitsEqual(got.Data(), want.Data()) {
+			t.Errorf("%s on [3 4 2]: shape %v, want %v and the flat batch's values", name, got.Shape(), c.shape)
+		}
+	}
+}
+
+func must(t *testing.T) func(*ad.Tensor, error) *ad.Tensor {
+	return func(v *ad.Tensor, err error) *ad.Tensor {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// onSupport replaces every row of x ([..., 2]) by a support point of the
+// fixture, cycling through them, keeping x's shape.
+func onSupport(f fixture, x *ad.Tensor) *ad.Tensor {
+	pts := f.support().Data()
+	out := make([]float64, x.Len())
+	for r := range x.Len() / 2 {
+		j := r % f.prop.Len()
+		copy(out[2*r:], pts[2*j:2*j+2])
+	}
+	return ad.New(out, x.Shape()...)
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

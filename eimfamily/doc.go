@@ -23,7 +23,10 @@
 // (ctx [n, c]; proposal and energy take the context), so later packages
 // can use them as priors and as variational families q(z | x). Shapes:
 // Bound is [n], Integrands is [s, n], Sample is [n, d] (or [n, m, d] for a
-// context [m, c]). Exact draws are constants; bounds are differentiable
+// context [m, c]). Unconditionally, Bound, BoundS, Integrands and the
+// exact LogProb of SNIS, TRS and HIS also take x of any batch shape
+// [..., d] (for instance [s, n, d], s latent draws of a VAE with an EIM
+// prior) and return [...] (Integrands [s, ...]), so no reshape is needed. Exact draws are constants; bounds are differentiable
 // in every parameter (proposal draws are reparameterized where the
 // proposal allows it).
 //

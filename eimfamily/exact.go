@@ -71,6 +71,15 @@ func targetRows(d *Discrete, x *ad.Tensor) (idx []int, on []float64) {
 // for another proposal and ErrTooLarge when the enumeration exceeds
 // MaxEnumeration; it panics if the shapes do not fit.
 func (m *SNIS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
+	x, lead := flatX(ctx, x)
+	lp, err := m.logProb(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	return unflat(lp, lead), nil
+}
+
+func (m *SNIS) logProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	m.check("LogProb")
 	n := checkBatch("SNIS.LogProb", ctx, x, m.Proposal.Dim(), m.Energy)
 	d, err := discreteOf(m.Proposal)
@@ -190,6 +199,7 @@ func exactZ(d *Discrete, e Energy, ctx *ad.Tensor) *ad.Tensor {
 // proposal; it panics if the shapes do not fit.
 func (m *TRS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	m.check("LogProb")
+	x, lead := flatX(ctx, x)
 	checkBatch("TRS.LogProb", ctx, x, m.Proposal.Dim(), m.Energy)
 	d, err := discreteOf(m.Proposal)
 	if err != nil {
@@ -197,7 +207,7 @@ func (m *TRS) LogProb(ctx, x *ad.Tensor) (*ad.Tensor, error) {
 	}
 	logPi := m.Proposal.LogProb(ctx, x)
 	logA := ad.LogSigmoid(ad.Neg(m.Energy.Energy(ctx, x)))
-	return logTRSMarginal(logPi, logA, exactZ(d, m.Energy, ctx), m.T), nil
+	return unflat(logTRSMarginal(logPi, logA, exactZ(d, m.Energy, ctx), m.T), lead), nil
 }
 
 // ExactZ returns Z = E_π[a] computed exactly over a *Discrete proposal,

@@ -281,3 +281,25 @@ func shapeOrNil(t *ad.Tensor) any {
 	}
 	return t.Shape()
 }
+
+// flatX lets an unconditional model take data of any batch shape: for ctx
+// nil and x of shape [..., d] other than [n, d], it returns x as
+// [rows, d] and the leading shape to restore (unflat); otherwise x and
+// nil. (With a context, x is a batch [n, d] lined up with it.)
+func flatX(ctx, x *ad.Tensor) (*ad.Tensor, []int) {
+	if ctx != nil || x == nil || x.Rank() == 2 || x.Rank() == 0 {
+		return x, nil
+	}
+	d := x.Dim(-1)
+	lead := append([]int{}, x.Shape()[:x.Rank()-1]...)
+	return ad.Reshape(x, x.Len()/max(d, 1), d), lead
+}
+
+// unflat reshapes t, [pre..., rows], to [pre..., lead...] when lead is not
+// nil (flatX flattened the batch).
+func unflat(t *ad.Tensor, lead []int, pre ...int) *ad.Tensor {
+	if lead == nil {
+		return t
+	}
+	return ad.Reshape(t, append(append([]int(nil), pre...), lead...)...)
+}

@@ -292,7 +292,8 @@ func (h *HIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // order from rng as one [s, n, d] draw would be (ChunkRows). It panics if
 // the shapes do not fit or s < 1.
 func (h *HIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return h.integrands("Integrands", rng, ctx, x, s)
+	x, lead := flatX(ctx, x)
+	return unflat(h.integrands("Integrands", rng, ctx, x, s), lead, s)
 }
 
 func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
@@ -364,8 +365,9 @@ func (h *HIS) integrandAt(ctx, x, xi *ad.Tensor) *ad.Tensor {
 // bound of Sec. 3.3. x has shape [n, d], ctx is nil or [n, c].
 func (h *HIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	h.check("Bound")
+	x, lead := flatX(ctx, x)
 	checkBatch("HIS.Bound", ctx, x, h.Dim(), h.Energy)
-	return h.integrand(rng, ctx, x)
+	return unflat(h.integrand(rng, ctx, x), lead)
 }
 
 // BoundS returns the s-sample bound for each point, shape [n]:
@@ -376,5 +378,6 @@ func (h *HIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 // of the estimator exp(w)), computed Chunk samples at a time (ChunkRows).
 // x has shape [n, d], ctx is nil or [n, c]. It panics if s < 1.
 func (h *HIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(h.integrands("BoundS", rng, ctx, x, s), 0)
+	x, lead := flatX(ctx, x)
+	return unflat(ad.LogMeanExp(h.integrands("BoundS", rng, ctx, x, s), 0), lead)
 }

@@ -118,8 +118,9 @@ func (m *SNIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // the energy's parameters and, through reparameterized candidates and
 // log π(x), in the proposal's.
 func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
+	x, lead := flatX(ctx, x)
 	w := m.integrands("Bound", rng, ctx, x, 1)
-	return ad.Reshape(w, w.Dim(1))
+	return unflat(ad.Reshape(w, w.Dim(1)), lead)
 }
 
 // BoundS returns the S-sample bound for each data point, [n]:
@@ -131,7 +132,8 @@ func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 // Chunk at a time and joined before the one log-mean-exp (ChunkRows). It
 // panics if s < 1.
 func (m *SNIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0)
+	x, lead := flatX(ctx, x)
+	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0), lead)
 }
 
 // Integrands returns s independent draws of the Eq. (3) integrand for each
@@ -141,7 +143,8 @@ func (m *SNIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 // It panics if s < 1 or the shapes do not match (x [n, d], ctx nil or
 // [n, c]).
 func (m *SNIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return m.integrands("Integrands", rng, ctx, x, s)
+	x, lead := flatX(ctx, x)
+	return unflat(m.integrands("Integrands", rng, ctx, x, s), lead, s)
 }
 
 func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {

@@ -236,6 +236,11 @@ func (m *TRS) q() trsQ {
 // reparameterized draws) the proposal, with no score function needed.
 // Unlike Integrands, exp of it is not an unbiased estimate of p_TRS(x).
 func (m *TRS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
+	x, lead := flatX(ctx, x)
+	return unflat(m.bound(rng, ctx, x), lead)
+}
+
+func (m *TRS) bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	m.check("Bound")
 	n := checkBatch("TRS.Bound", ctx, x, m.Proposal.Dim(), m.Energy)
 	logPi := m.Proposal.LogProb(ctx, x)
@@ -309,7 +314,8 @@ func (m *TRS) boundGiven(ctx, x, logPi, cand *ad.Tensor) *ad.Tensor {
 // the rejected proposals, M = max(i) − 1 per row (IntegrandsAt takes the
 // same draws), computed Chunk rows at a time (ChunkRows).
 func (m *TRS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return m.integrands("Integrands", rng, ctx, x, s)
+	x, lead := flatX(ctx, x)
+	return unflat(m.integrands("Integrands", rng, ctx, x, s), lead, s)
 }
 
 func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
@@ -499,7 +505,8 @@ func (m *TRS) integrandsGiven(ctx, logPi, logQ *ad.Tensor, q trsQ, idx []int, ca
 // toward it, computed Chunk samples at a time (ChunkRows). For training
 // use Bound.
 func (m *TRS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
-	return ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0)
+	x, lead := flatX(ctx, x)
+	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0), lead)
 }
 
 // logQI returns log q(i | x) for i = 1..T as plain numbers, [n][T]
