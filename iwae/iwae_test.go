@@ -154,6 +154,14 @@ func TestLearnedBoundSumsIndex(t *testing.T) {
 		}
 	}
 	assertClose(t, "BoundAt", b.BoundAt(p, qt, x, z).Data(), want, identityTol)
+
+	// The same objective from the family: eimfamily.SNISQ.IndexSummedAt
+	// with the learned reverse model, in value and gradient.
+	q := iwae.IWAE{K: k}.Family(p, qt).AsQ()
+	generic := q.IndexSummedAt(p, b.Reverse(), x, z)
+	assertClose(t, "SNISQ.IndexSummedAt", generic.Data(), want, identityTol)
+	ps := append(append(qt.Params(), p.LogSigma), b.R.Params()...)
+	assertClose(t, "gradient of IndexSummedAt", grads(generic, ps), grads(b.BoundAt(p, qt, x, z), ps), identityTol)
 }
 
 // TestLearnedTrains trains the Gaussian reverse model on the Bound of a

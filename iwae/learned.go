@@ -119,7 +119,10 @@ func (r Reverse) LogProb(x, z *ad.Tensor, lambda eimfamily.SNISAux) *ad.Tensor {
 //	log (1/K) Σ_k w_k + Σ_i (w_i/Σ_k w_k) Σ_{j≠i} [ log R(z_j | z_i, x) − log q̃(z_j | x) ],
 //
 // which has the same expectation and a fully pathwise gradient: train with
-// Bound, estimate p(x) with Integrand (exp of Bound is not unbiased).
+// Bound, estimate p(x) with Integrand (exp of Bound is not unbiased). The
+// same index-summed objective for any SNIS variational family and reverse
+// model is eimfamily.SNISQ.IndexSummed; Bound is its closed form here,
+// which scores the K(K − 1) pairs in one call of R.
 //
 // The zero value is not usable: K ≥ 1 and R must be set.
 type Learned struct {
