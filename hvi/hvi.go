@@ -144,7 +144,10 @@ func stdNormalLogProb(v *ad.Tensor) *ad.Tensor {
 // the same model).
 //
 // HVI implements avvi.Q (λ = ρ_T, [n, dz]) and Reverse implements avvi.R,
-// so that avvi.Integrand(rng, p, h, h.Reverse(), x) is the integrand.
+// so that avvi.Integrand(rng, p, h, h.Reverse(), x) is the integrand. It is
+// the HIS family as a variational family, eimfamily.HIS.AsQ with
+// eimfamily.HISReverse, specialized to U = −log p(x, ·); the tests check
+// that the two give the same integrand draw for draw.
 type HVI struct {
 	HIS *eimfamily.HIS
 }
@@ -171,11 +174,15 @@ func (h *HVI) Reverse() Reverse { return Reverse{Net: h.HIS.Q} }
 // [s, n]. Everything is reparameterized: differentiable in π's
 // parameters, ε and α. It panics if s < 1 or x is not [n, dx].
 func (h *HVI) Draw(rng *rand.Rand, x *ad.Tensor, s int) (zT, rhoT, logq *ad.Tensor) {
+	return h.draw("Draw", rng, x, s)
+}
+
+func (h *HVI) draw(who string, rng *rand.Rand, x *ad.Tensor, s int) (zT, rhoT, logq *ad.Tensor) {
 	if s < 1 {
-		panic(fmt.Sprintf("hvi: HVI.Draw: s = %d, want s ≥ 1", s))
+		panic(fmt.Sprintf("hvi: HVI.%s: s = %d, want s ≥ 1", who, s))
 	}
 	if x == nil || x.Rank() != 2 {
-		panic(fmt.Sprintf("hvi: HVI.Draw: x shape %v, want [n, dx]", shapeOf(x)))
+		panic(fmt.Sprintf("hvi: HVI.%s: x shape %v, want [n, dx]", who, shapeOf(x)))
 	}
 	z0 := h.HIS.Proposal.Sample(rng, x, s)
 	rho0 := ad.Randn(rng, z0.Shape()...)
@@ -187,7 +194,7 @@ func (h *HVI) Draw(rng *rand.Rand, x *ad.Tensor, s int) (zT, rhoT, logq *ad.Tens
 // Sample draws (z_T, ρ_T) ~ q(z, λ | x), each [n, dz], with log q(z_T, ρ_T
 // | x) [n]: avvi.Q with λ = ρ_T.
 func (h *HVI) Sample(rng *rand.Rand, x *ad.Tensor) (z, rho, logq *ad.Tensor) {
-	zT, rhoT, lq := h.Draw(rng, x, 1)
+	zT, rhoT, lq := h.draw("Sample", rng, x, 1)
 	n, d := x.Dim(0), zT.Dim(-1)
 	return ad.Reshape(zT, n, d), ad.Reshape(rhoT, n, d), ad.Reshape(lq, n)
 }
@@ -207,14 +214,18 @@ func (h *HVI) Integrand(rng *rand.Rand, p Model, x *ad.Tensor) *ad.Tensor {
 // on the ELBO of the marginal q(z_T | x), below it by E KL(q(ρ_T | z_T, x)
 // ‖ r(ρ_T | z_T, x)). It panics if s < 1 or x is not [n, dx].
 func (h *HVI) Integrands(rng *rand.Rand, p Model, x *ad.Tensor, s int) *ad.Tensor {
-	zT, rhoT, logq := h.Draw(rng, x, s)
+	return h.integrands("Integrands", rng, p, x, s)
+}
+
+func (h *HVI) integrands(who string, rng *rand.Rand, p Model, x *ad.Tensor, s int) *ad.Tensor {
+	zT, rhoT, logq := h.draw(who, rng, x, s)
 	return ad.Sub(ad.Add(p.LogJoint(x, zT), h.Reverse().LogProb(x, zT, rhoT)), logq)
 }
 
 // Bound returns the Monte Carlo estimate of the Eq. 4 bound from s draws
 // for each point, [n], differentiable (the training objective).
 func (h *HVI) Bound(rng *rand.Rand, p Model, x *ad.Tensor, s int) *ad.Tensor {
-	return avvi.Bound(h.Integrands(rng, p, x, s))
+	return avvi.Bound(h.integrands("Bound", rng, p, x, s))
 }
 
 // Reverse is the reverse model of HVI,

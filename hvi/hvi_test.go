@@ -3,6 +3,7 @@ package hvi
 import (
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/eimkit/eimkit/ad"
@@ -61,6 +62,37 @@ func TestIntegrandIsAVVI(t *testing.T) {
 		if math.Abs(a[i]-b[i]) > 1e-12 {
 			t.Fatalf("point %d: avvi.Integrand %v, Integrands %v", i, a[i], b[i])
 		}
+	}
+	// HVI is the HIS family as a variational family: eimfamily's HISQ with
+	// its reverse model gives the same integrand, draw for draw.
+	q := h.HIS.AsQ()
+	c := avvi.Integrand(rand.New(rand.NewPCG(2, 2)), correlated, avvi.Q[*ad.Tensor, *ad.Tensor, *ad.Tensor](q), avvi.R[*ad.Tensor, *ad.Tensor, *ad.Tensor](q.Reverse()), testX).Data()
+	for i := range a {
+		if math.Abs(a[i]-c[i]) > 1e-12 {
+			t.Fatalf("point %d: HVI %v, HIS.AsQ %v", i, a[i], c[i])
+		}
+	}
+}
+
+// TestPanicNamesMethod checks that misuse panics with the name of the
+// method called.
+func TestPanicNamesMethod(t *testing.T) {
+	h := New(rand.New(rand.NewPCG(1, 1)), correlated, 1, 2, 3, -0.5, nil, nil)
+	rng := rand.New(rand.NewPCG(2, 2))
+	for want, f := range map[string]func(){
+		"hvi: HVI.Integrands: x shape": func() { h.Integrands(rng, correlated, ad.Zeros(3), 2) },
+		"hvi: HVI.Bound: s = 0":        func() { h.Bound(rng, correlated, testX, 0) },
+		"hvi: HVI.Sample: x shape":     func() { h.Sample(rng, ad.Zeros(3)) },
+	} {
+		func() {
+			defer func() {
+				r := recover()
+				if m, ok := r.(string); !ok || !strings.HasPrefix(m, want) {
+					t.Errorf("panic %v, want a message starting %q", r, want)
+				}
+			}()
+			f()
+		}()
 	}
 }
 
