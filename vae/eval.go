@@ -18,7 +18,7 @@ const (
 	streamEncoder = 1 + iota // (image): the draws z_s ~ q(z | x_image), s in order
 	streamSNIS               // (sample s): SNIS's K − 1 candidates of sample s, shared by the images
 	streamTRS                // (sample s, image): the index and rejected draws of TRS
-	streamHIS                // (image): ρ_T ~ q(ρ_T | z_s) for s in order
+	streamHIS                // (image, block of hisBlock samples): ρ_T ~ q(ρ_T | z_s)
 	streamLARS               // (): the proposal draws behind the plug-in Z
 )
 
@@ -104,6 +104,44 @@ func (m *Model) Eval(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) (
 	return out, nil
 }
 
+// rowBlock is the number of rows of every network evaluation in the
+// evaluation: inputs are cut into blocks of exactly rowBlock rows, the
+// last padded with zero rows. ad chooses its product kernels by the
+// operands' sizes, and different kernels round differently; with one
+// shape per layer every row is computed by the same kernel whatever the
+// chunking, and each row's result depends on that row alone (a product
+// kernel's entries do not depend on the other rows). 192 is a multiple
+// of the common micro-kernel heights (4, 6, 8, 12, 16).
+const rowBlock = 192
+
+// hisBlock is the number of samples of one image per call of HIS's
+// integrand (its draws of ρ_T come from a stream per image and block);
+// with a HIS prior SampleChunk is rounded up to a multiple of it.
+const hisBlock = 40
+
+// rowwise returns f applied to x ([r, c], a constant) in blocks of
+// rowBlock rows, the outputs' first r rows concatenated. f maps
+// [rowBlock, c] to [rowBlock, ...].
+func rowwise(x *ad.Tensor, f func(*ad.Tensor) *ad.Tensor) *ad.Tensor {
+	r, c := x.Dim(0), x.Dim(1)
+	xd := x.Data()
+	var outs []*ad.Tensor
+	for lo := 0; lo < r; lo += rowBlock {
+		hi := min(lo+rowBlock, r)
+		buf := make([]float64, rowBlock*c)
+		copy(buf, xd[lo*c:hi*c])
+		y := f(ad.New(buf, rowBlock, c))
+		if hi-lo < rowBlock {
+			y = ad.Slice(y, 0, 0, hi-lo)
+		}
+		outs = append(outs, y)
+	}
+	if len(outs) == 1 {
+		return outs[0]
+	}
+	return ad.Concat(0, outs...)
+}
+
 // walk computes the log weights of LogWeights for each chunk of images
 // and hands visit the weights of images i0, …, i0+nc−1 as w[s·nc + i].
 func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, visit func(i0, nc int, w []float64)) error {
@@ -118,40 +156,34 @@ func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, v
 	if sc <= 0 {
 		sc = max(1, 4096/ic)
 	}
+	if _, ok := m.Prior.(HISPrior); ok {
+		sc = (sc + hisBlock - 1) / hisBlock * hisBlock
+	}
 	st := streams{rng.Uint64(), rng.Uint64()}
 	x = x.Detach()
 	enc := m.Encoder
 	if e, ok := enc.(*Encoder); ok {
 		enc = &Encoder{Net: detachMLP(e.Net), Mean: e.Mean, ScaleMin: e.ScaleMin}
 	}
-	dec := &Decoder{Net: detachMLP(m.Decoder.Net)}
-	prior := evalPrior(m.Prior)
-	if l, ok := m.Prior.(*LARSPrior); ok {
-		if err := l.ensureZ(ctx, st.rng(streamLARS, 0, 0)); err != nil {
-			return err
-		}
-		z, _ := l.EvalZ()
-		lm := *l.Model
-		lm.Energy = detachEnergy(lm.Energy)
-		prior = larsEval{&lm, z}
+	dec := detachMLP(m.Decoder.Net)
+	pe, err := m.newPriorEval(ctx, st, S)
+	if err != nil {
+		return err
 	}
 	for i0 := 0; i0 < n; i0 += ic {
 		nc := min(ic, n-i0)
 		xc := ad.Slice(x, 0, i0, i0+nc)
 		encR := make([]*rand.Rand, nc)
-		var hisR []*rand.Rand
-		if _, ok := prior.(HISPrior); ok {
-			hisR = make([]*rand.Rand, nc)
-		}
 		for i := range nc {
 			encR[i] = st.rng(streamEncoder, i0+i, 0)
-			if hisR != nil {
-				hisR[i] = st.rng(streamHIS, i0+i, 0)
-			}
 		}
 		var qc *dist.Normal
 		if e, ok := enc.(*Encoder); ok {
-			qc = e.Dist(xc)
+			in := xc
+			if e.Mean != nil {
+				in = ad.Sub(xc, e.Mean)
+			}
+			qc = e.fromOutput(rowwise(in, e.Net.Forward))
 		}
 		w := make([]float64, S*nc)
 		for s0 := 0; s0 < S; s0 += sc {
@@ -160,8 +192,10 @@ func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, v
 			}
 			k := min(sc, S-s0)
 			z, logq := drawPosterior(enc, qc, encR, xc, k)
-			lw := ad.Sub(dec.LogProb(xc, z), logq) // [k, nc]
-			lp, err := priorEstimates(ctx, prior, st, hisR, s0, i0, z)
+			d := z.Dim(2)
+			logits := ad.Reshape(rowwise(ad.Reshape(z, k*nc, d), dec.Forward), k, nc, -1)
+			lw := ad.Sub(dist.NewBernoulli(logits).LogProb(xc), logq) // [k, nc]
+			lp, err := pe.estimates(ctx, s0, i0, z)
 			if err != nil {
 				return err
 			}
@@ -202,36 +236,56 @@ func drawPosterior(enc eimfamily.Proposal, qc *dist.Normal, encR []*rand.Rand, x
 	return ad.Concat(1, zs...), ad.Concat(1, lqs...)
 }
 
-// larsEval is LARS at a fixed plug-in Z, for the evaluation.
-type larsEval struct {
-	m *eimfamily.LARS
-	z eimfamily.ZEstimate
+// priorEval computes log p̂(z) for the evaluation; its fields are the
+// prior as constants and, for SNIS, the candidates' log-sum-exp of each
+// sample index, computed once per evaluation.
+type priorEval struct {
+	st    streams
+	prior Prior
+	lars  *eimfamily.LARS
+	z     eimfamily.ZEstimate
+	lse   []float64 // SNIS: log Σ_c exp(−U(c)) over the K − 1 candidates of sample s; NaN until computed
 }
 
-func (l larsEval) Kind() PriorKind                              { return LARS }
-func (l larsEval) Dim() int                                     { return l.m.Proposal.Dim() }
-func (l larsEval) Params() []*ad.Tensor                         { return nil }
-func (l larsEval) Sample(rng *rand.Rand, n int) *ad.Tensor      { return l.m.Sample(rng, nil, n) }
-func (l larsEval) TrainBound(*rand.Rand, *ad.Tensor) *ad.Tensor { panic("vae: larsEval.TrainBound") }
+func (m *Model) newPriorEval(ctx context.Context, st streams, S int) (*priorEval, error) {
+	pe := &priorEval{st: st, prior: evalPrior(m.Prior)}
+	switch p := m.Prior.(type) {
+	case *LARSPrior:
+		if err := p.ensureZ(ctx, st.rng(streamLARS, 0, 0)); err != nil {
+			return nil, err
+		}
+		pe.z, _ = p.EvalZ()
+		lm := *p.Model
+		lm.Energy = detachEnergy(lm.Energy)
+		pe.lars = &lm
+	case SNISPrior:
+		pe.lse = make([]float64, S)
+		for i := range pe.lse {
+			pe.lse[i] = math.NaN()
+		}
+	case GaussianPrior, TRSPrior, HISPrior:
+	default:
+		return nil, fmt.Errorf("vae: no evaluation for a prior of type %T", m.Prior)
+	}
+	return pe, nil
+}
 
-// priorEstimates returns log p̂(z) for z [k, nc, dz] of samples s0, …,
-// s0+k−1 and images i0, …, i0+nc−1, [k, nc], each from the streams that
-// make it independent of the chunking (see the package doc for which
-// draws are shared).
-func priorEstimates(ctx context.Context, p Prior, st streams, hisR []*rand.Rand, s0, i0 int, z *ad.Tensor) (*ad.Tensor, error) {
+// estimates returns log p̂(z) for z [k, nc, dz] of samples s0, …, s0+k−1
+// and images i0, …, i0+nc−1, [k, nc], each from the streams that make it
+// independent of the chunking (see the package doc for which draws are
+// shared).
+func (pe *priorEval) estimates(ctx context.Context, s0, i0 int, z *ad.Tensor) (*ad.Tensor, error) {
 	k, nc, d := z.Dim(0), z.Dim(1), z.Dim(2)
-	switch p := p.(type) {
+	flat := ad.Reshape(z, k*nc, d)
+	if pe.lars != nil {
+		lp := rowwise(flat, func(b *ad.Tensor) *ad.Tensor { return pe.lars.LogProb(nil, b, pe.z) })
+		return ad.Reshape(lp, k, nc), nil
+	}
+	switch p := pe.prior.(type) {
 	case GaussianPrior:
 		return stdNormalLogProb(z), nil
-	case larsEval:
-		return ad.Reshape(p.m.LogProb(nil, ad.Reshape(z, k*nc, d), p.z), k, nc), nil
 	case SNISPrior:
-		rows := make([]*ad.Tensor, k)
-		for s := range k {
-			zs := ad.Reshape(ad.Slice(z, 0, s, s+1), nc, d)
-			rows[s] = p.Model.Integrands(st.rng(streamSNIS, s0+s, 0), nil, zs, 1) // [1, nc]
-		}
-		return ad.Concat(0, rows...), nil
+		return pe.snis(p.Model, s0, z), nil
 	case TRSPrior:
 		zd := z.Data()
 		out := make([]float64, k*nc)
@@ -241,17 +295,68 @@ func priorEstimates(ctx context.Context, p Prior, st streams, hisR []*rand.Rand,
 			}
 			for i := range nc {
 				zi := ad.New(zd[(s*nc+i)*d:(s*nc+i+1)*d], 1, d)
-				out[s*nc+i] = p.Model.Integrands(st.rng(streamTRS, s0+s, i0+i), nil, zi, 1).Item()
+				out[s*nc+i] = p.Model.Integrands(pe.st.rng(streamTRS, s0+s, i0+i), nil, zi, 1).Item()
 			}
 		}
 		return ad.New(out, k, nc), nil
 	case HISPrior:
-		cols := make([]*ad.Tensor, nc)
+		// Per image, blocks of hisBlock samples (the chunk starts at a
+		// multiple of hisBlock), padded to hisBlock rows, each with the
+		// stream of its (image, block).
+		zd := z.Data()
+		out := make([]float64, k*nc)
 		for i := range nc {
-			zi := ad.Reshape(ad.Slice(z, 1, i, i+1), k, d)
-			cols[i] = ad.Reshape(p.Model.Integrands(hisR[i], nil, zi, 1), k, 1)
+			for b0 := 0; b0 < k; b0 += hisBlock {
+				rows := min(hisBlock, k-b0)
+				buf := make([]float64, hisBlock*d)
+				for s := range rows {
+					copy(buf[s*d:(s+1)*d], zd[((b0+s)*nc+i)*d:((b0+s)*nc+i+1)*d])
+				}
+				r := pe.st.rng(streamHIS, i0+i, (s0+b0)/hisBlock)
+				v := p.Model.Integrands(r, nil, ad.New(buf, hisBlock, d), 1).Data()
+				for s := range rows {
+					out[(b0+s)*nc+i] = v[s]
+				}
+			}
 		}
-		return ad.Concat(1, cols...), nil
+		return ad.New(out, k, nc), nil
 	}
-	return nil, fmt.Errorf("vae: no evaluation for prior of type %T", p)
+	panic("vae: unreachable")
+}
+
+// snis returns the Eq. (3) integrand of every z [k, nc, dz], [k, nc],
+//
+//	log π(z) − U(z) − log( (1/K) (e^{−U(z)} + Σ_{c ∈ C_s} e^{−U(c)}) ),
+//
+// with C_s the K − 1 candidates of sample s, drawn from the stream of s
+// and shared by the images. The candidates' log-sum-exp is computed once
+// per sample index and evaluation.
+func (pe *priorEval) snis(m *eimfamily.SNIS, s0 int, z *ad.Tensor) *ad.Tensor {
+	k, nc, d := z.Dim(0), z.Dim(1), z.Dim(2)
+	flat := ad.Reshape(z, k*nc, d)
+	logPi := ad.Reshape(m.Proposal.LogProb(nil, flat), k, nc)
+	if m.K == 1 {
+		return logPi
+	}
+	var todo []int
+	for s := range k {
+		if math.IsNaN(pe.lse[s0+s]) {
+			todo = append(todo, s0+s)
+		}
+	}
+	if len(todo) > 0 {
+		cands := make([]*ad.Tensor, len(todo))
+		for j, s := range todo {
+			cands[j] = m.Proposal.Sample(pe.st.rng(streamSNIS, s, 0), nil, m.K-1).Detach()
+		}
+		negU := ad.Neg(rowwise(ad.Concat(0, cands...), func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) }))
+		lse := ad.LogSumExp(ad.Reshape(negU, len(todo), m.K-1), 1).Data()
+		for j, s := range todo {
+			pe.lse[s] = lse[j]
+		}
+	}
+	negUz := ad.Reshape(ad.Neg(rowwise(flat, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) })), k, nc)
+	lse := ad.BroadcastTo(ad.New(append([]float64(nil), pe.lse[s0:s0+k]...), k, 1), k, nc)
+	logZ := ad.AddScalar(ad.LogSumExp(ad.Stack(0, negUz, lse), 0), -math.Log(float64(m.K)))
+	return ad.Sub(ad.Add(logPi, negUz), logZ)
 }

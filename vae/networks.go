@@ -47,7 +47,11 @@ func (e *Encoder) Dist(x *ad.Tensor) *dist.Normal {
 	if e.Mean != nil {
 		x = ad.Sub(x, e.Mean)
 	}
-	out := e.Net.Forward(x)
+	return e.fromOutput(e.Net.Forward(x))
+}
+
+// fromOutput returns the Normal of the network's output [n, 2·dz].
+func (e *Encoder) fromOutput(out *ad.Tensor) *dist.Normal {
 	d := e.Dim()
 	loc := ad.Slice(out, -1, 0, d)
 	scale := ad.Clamp(ad.Softplus(ad.Slice(out, -1, d, 2*d)), e.ScaleMin, math.Inf(1))
