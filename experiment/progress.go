@@ -124,8 +124,16 @@ func (p *Progress) Advance(run string, step, steps int, avg float64) {
 }
 
 // Evaluating records that run has finished training and is being
-// evaluated.
-func (p *Progress) Evaluating(run string) { p.setStatus(run, "evaluating") }
+// evaluated (without a bar, it prints a line saying so).
+func (p *Progress) Evaluating(run string) {
+	if p == nil {
+		return
+	}
+	if p.bar == nil {
+		p.Logf("%s: evaluating", run)
+	}
+	p.setStatus(run, "evaluating")
+}
 
 // Done records that run has finished.
 func (p *Progress) Done(run string) { p.setStatus(run, "") }

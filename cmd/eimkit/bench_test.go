@@ -76,7 +76,7 @@ func BenchmarkSample(b *testing.B) {
 				b.Fatal(err)
 			}
 			for b.Loop() {
-				m.sample(rng, 10_000)
+				m.sample(context.Background(), rng, 10_000)
 			}
 		})
 	}

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/eimkit/eimkit/experiment"
@@ -25,14 +27,17 @@ func openOut(path string) (*experiment.Dir, error) {
 	return experiment.OpenDir(path)
 }
 
-// reportOut tells what opening the output directory found: a stale lock
-// taken over, leftover temporary files removed.
-func reportOut(prog *experiment.Progress, d *experiment.Dir) {
+// reportOut tells on w (unless quiet) what opening the output directory
+// found: a stale lock taken over, leftover temporary files removed.
+func reportOut(w io.Writer, quiet bool, d *experiment.Dir) {
+	if quiet {
+		return
+	}
 	if d.Stale != "" {
-		prog.Logf("%s: took over the lock of %s, which is no longer running", d.Path, d.Stale)
+		fmt.Fprintf(w, "%s: took over the lock of %s, which is no longer running\n", d.Path, d.Stale)
 	}
 	if n := len(d.Removed); n > 0 {
-		prog.Logf("%s: removed %d temporary file(s) left by an interrupted run", d.Path, n)
+		fmt.Fprintf(w, "%s: removed %d temporary file(s) left by an interrupted run\n", d.Path, n)
 	}
 }
 
@@ -136,9 +141,23 @@ func (c *flagChecker) done() error { return c.err }
 // checkMemory refuses a run whose estimated peak does not fit in the
 // memory available, as a usage error (the settings are what is wrong):
 // one line, exit status 2.
+//
+// It then sets the garbage collector's soft memory limit to the estimate
+// (at least minMemoryLimit) unless GOMEMLIMIT is set: with GOGC at
+// gcPercent the heap may grow to five times the live data before a
+// collection, which costs nothing while training (a few megabytes live)
+// but turned the evaluations' short peaks of 70–110 MB live into 400–550
+// MB resident per run. Under the limit the collector runs earlier only
+// when the heap nears it.
 func checkMemory(cmd string, need uint64, what string) error {
 	if err := experiment.CheckMemory(need, "eimkit "+cmd+" with "+what); err != nil {
 		return &usageErr{msg: err.Error() + "; use smaller settings"}
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(min(max(need, minMemoryLimit), math.MaxInt64)))
+	}
 	return nil
 }
+
+// minMemoryLimit is the smallest soft memory limit checkMemory sets.
+const minMemoryLimit = 256 << 20

@@ -169,6 +169,7 @@ func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
+	reportOut(stderr, c.quiet, out)
 	x := ad.New(append([]float64(nil), c.xs...), n, 1)
 	id := func(run string) map[string]string {
 		m := map[string]string{
@@ -228,7 +229,6 @@ func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 		total += c.steps - done
 	}
 	prog := experiment.NewProgress(stderr, total, c.quiet)
-	reportOut(prog, out)
 	gauss.Progress, hv.Progress = prog, prog
 	var recs [2]*experiment.Record
 	for i, r := range []*experiment.Run{gauss, hv} {
@@ -238,6 +238,8 @@ func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 		}
 	}
 	prog.Finish()
+	prog.Evaluating("hvi")
+	defer prog.Done("hvi")
 
 	// Evaluation, in chunks to bound memory and to stop soon on SIGINT.
 	interrupted := fmt.Errorf("hvi: evaluation stopped (training is saved; results were not written): %w", errInterrupted)

@@ -25,8 +25,9 @@ type model interface {
 	// and HIS it is the family's lower bound; for LARS it is LARS's own
 	// objective.
 	objective(rng *rand.Rand, x *ad.Tensor) *ad.Tensor
-	// sample draws n exact samples from the model, [n, 2].
-	sample(rng *rand.Rand, n int) *ad.Tensor
+	// sample draws n exact samples from the model, [n, 2]. It may stop
+	// early, returning nil, once ctx is cancelled.
+	sample(ctx context.Context, rng *rand.Rand, n int) *ad.Tensor
 	// evaluate returns, for each point of x [n, 2], the test-time estimate
 	// of log p(x) described by evalMethod.
 	evaluate(ctx context.Context, rng *rand.Rand, x *ad.Tensor, ev evalSettings) (evalOutput, error)
@@ -152,7 +153,7 @@ func (m *boundModel) objective(rng *rand.Rand, x *ad.Tensor) *ad.Tensor {
 	return m.fam.Bound(rng, nil, x)
 }
 
-func (m *boundModel) sample(rng *rand.Rand, n int) *ad.Tensor {
+func (m *boundModel) sample(_ context.Context, rng *rand.Rand, n int) *ad.Tensor {
 	return m.fam.Sample(rng, nil, n)
 }
 
@@ -173,7 +174,13 @@ func (m *boundModel) evaluate(ctx context.Context, rng *rand.Rand, x *ad.Tensor,
 			if err := ctx.Err(); err != nil {
 				return evalOutput{}, err
 			}
-			w = append(w, m.fam.Integrands(rng, nil, xb, min(chunk, S-done)).Detach().Data()...)
+			ints := m.fam.Integrands(rng, nil, xb, min(chunk, S-done))
+			w = append(w, ints.Data()...)
+			// The call's graph (HIS records every leapfrog step's gradient)
+			// goes back to ad's pool for the next call: without it each
+			// call's tensors wait for the garbage collector, which at
+			// GOGC=400 lets them pile up to hundreds of megabytes.
+			ad.Release(ints)
 		}
 		out.values = append(out.values, logMeanExpRows(w, S, nb)...)
 	}
@@ -197,7 +204,7 @@ const snisDrawsPerSet = 10
 // at a tenth of the cost of eimfamily.SNIS.Sample's independent draws
 // (K energy evaluations per sample: 10⁸ for the default 10⁵ samples, over
 // a minute of the five-minute budget).
-func (m *snisModel) sample(rng *rand.Rand, n int) *ad.Tensor {
+func (m *snisModel) sample(ctx context.Context, rng *rand.Rand, n int) *ad.Tensor {
 	const d = 2
 	K := m.f.K
 	sets := (n + snisDrawsPerSet - 1) / snisDrawsPerSet
@@ -205,6 +212,9 @@ func (m *snisModel) sample(rng *rand.Rand, n int) *ad.Tensor {
 	out := make([]float64, 0, n*d)
 	cum := make([]float64, K)
 	for done := 0; done < sets; done += perCall {
+		if ctx.Err() != nil {
+			return nil // the caller sees ctx.Err()
+		}
 		c := min(perCall, sets-done)
 		// cand[k, j] is candidate k of set j, as eimfamily.SNIS.Sample lays them out.
 		cand := ad.Reshape(m.f.Proposal.Sample(rng, nil, K*c).Detach(), K, c, d)
@@ -287,7 +297,9 @@ func (l *larsModel) UnmarshalText(b []byte) error {
 	return nil
 }
 
-func (l *larsModel) sample(rng *rand.Rand, n int) *ad.Tensor { return l.m.Sample(rng, nil, n) }
+func (l *larsModel) sample(_ context.Context, rng *rand.Rand, n int) *ad.Tensor {
+	return l.m.Sample(rng, nil, n)
+}
 
 func (l *larsModel) evalMethod(ev evalSettings) string {
 	return fmt.Sprintf("log-likelihood with Z from %d draws (not a bound)", ev.LARSZSamples)

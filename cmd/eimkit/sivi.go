@@ -183,6 +183,7 @@ func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
+	reportOut(stderr, c.quiet, out)
 	type spec struct{ method, target string }
 	var specs []spec
 	for _, t := range c.targets {
@@ -202,7 +203,6 @@ func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 		total += c.steps - done
 	}
 	prog := experiment.NewProgress(stderr, total, c.quiet)
-	reportOut(prog, out)
 	for _, r := range exps {
 		r.Progress = prog
 	}

@@ -214,6 +214,7 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
+	reportOut(stderr, c.quiet, out)
 	if c.cpuProfile || c.memProfile {
 		opts := []func(*profile.Profile){profile.ProfilePath(c.out), profile.NoShutdownHook}
 		if c.cpuProfile {
@@ -240,7 +241,6 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	prog := experiment.NewProgress(stderr, total, c.quiet)
 	prog.OnStep = c.onStep
-	reportOut(prog, out)
 	start := time.Now()
 
 	order := experiment.Seq(len(specs))
@@ -380,7 +380,7 @@ func (r runSpec) evaluate(ctx context.Context, m model, rec *experiment.Record) 
 		return nil, err
 	}
 	const cells = 100
-	samples := m.sample(rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
+	samples := m.sample(ctx, rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

@@ -392,7 +392,7 @@ func TestSNISPictureSamplerIsExact(t *testing.T) {
 		}
 	}
 	const n = 60000
-	xs := m.sample(rng, n).Data()
+	xs := m.sample(context.Background(), rng, n).Data()
 	count := make([]float64, 3)
 	for i := range n {
 		j := prop.Index(xs[2*i : 2*i+2])

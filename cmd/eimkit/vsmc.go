@@ -366,6 +366,7 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 		return err
 	}
 	defer out.Close()
+	reportOut(stderr, c.quiet, out)
 	s := c.setup()
 	runs := make([]*experiment.Run, len(vsmcBounds))
 	trained := make([]*trainedProposal, len(vsmcBounds))
@@ -379,7 +380,6 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 		total += c.steps - done
 	}
 	prog := experiment.NewProgress(stderr, total, c.quiet)
-	reportOut(prog, out)
 	err = experiment.Parallel(ctx, c.jobs, experiment.Seq(len(runs)), func(ctx context.Context, i int) error {
 		runs[i].Progress = prog
 		rec, err := runs[i].Train(ctx)
@@ -401,6 +401,7 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 	nb := len(vsmcBounds)
 	evals := make([]vsmcBound, nb*nb)
 	if err == nil {
+		prog.Evaluating("vsmc")
 		err = experiment.Parallel(ctx, c.jobs, experiment.Seq(nb*nb), func(ctx context.Context, k int) error {
 			b, err := c.evaluate(ctx, s, trained[k/nb], vsmcBounds[k%nb])
 			evals[k] = b
