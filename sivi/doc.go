@@ -68,6 +68,22 @@
 // with the exact prior, increases with L, and exp of its integrand is still
 // unbiased for p(x).
 //
+// # Mixing distributions
+//
+// Family.Mixing is any eimfamily.Proposal, so an energy-inspired model is
+// a mixing distribution with no adapter code: eimfamily.AsProposal(m,
+// false) for an unconditional EIM (HIS draws are fully reparameterized;
+// SNIS and TRS draws are pathwise in their proposal at the drawn
+// selection). SIVI's closed form never evaluates log q(λ | x), so any EIM
+// works there; IWHVI and the Eq. 8 assemblies need it, which only SNIS and
+// TRS over a finite-support proposal have (AsProposal's LogProb panics
+// otherwise).
+//
+// GaussianConditional reads x only when built for it
+// (NewGaussianConditionalX, DX > 0); NewGaussianConditional builds the
+// unconditional q(z | λ) of the toy targets, for which x only sets the
+// batch size (documented, and the network's input size is checked).
+//
 // # Tests
 //
 // This package's tests check Assembled = Integrand to 1e-12 on shared

@@ -106,40 +106,82 @@ func (t MixingTau) Sample(rng *rand.Rand, x, _ *ad.Tensor, k int) *ad.Tensor {
 // LogProb returns log q(λ | x).
 func (t MixingTau) LogProb(x, _, lambda *ad.Tensor) *ad.Tensor { return t.Mixing.LogProb(x, lambda) }
 
-// GaussianConditional is q(z | λ) = N(z; Net(λ), diag(exp(LogScale))²),
-// the Conditional of Yin & Zhou's toy experiments (a fixed scale 0.1 there),
-// with the mean an MLP of λ. It ignores x. LogScale has shape [dz]; it is
-// learned if it requires gradients.
+// GaussianConditional is q(z | λ, x) = N(z; Net([λ, x]), diag(exp(LogScale))²),
+// the Conditional of Yin & Zhou's experiments (a fixed scale 0.1 in their
+// toys), with the mean an MLP. LogScale has shape [dz]; it is learned if
+// it requires gradients.
+//
+// DX is the number of data columns the network reads: with DX = 0 (what
+// NewGaussianConditional builds) the family is unconditional, q(z | λ),
+// for targets without data such as the toy densities, and x only gives
+// the batch size: its values are not read, by design and not by
+// accident. With DX > 0 (NewGaussianConditionalX) the mean is
+// Net([λ, x]), x of shape [n, DX], for amortized inference. The network
+// must have dλ + DX inputs; Sample and LogProb panic otherwise.
 type GaussianConditional struct {
 	Net      *nn.MLP
 	LogScale *ad.Tensor
+	DX       int
 }
 
 var _ Conditional = (*GaussianConditional)(nil)
 
-// NewGaussianConditional returns q(z | λ) with a tanh MLP dλ-hidden…-dz for
-// the mean and the fixed scale σ in every dimension.
+// NewGaussianConditional returns the unconditional q(z | λ) (DX = 0) with a
+// tanh MLP dλ-hidden…-dz for the mean and the fixed scale σ in every
+// dimension.
 func NewGaussianConditional(rng *rand.Rand, dLambda, dz int, sigma float64, hidden ...int) *GaussianConditional {
-	sizes := append(append([]int{dLambda}, hidden...), dz)
+	return NewGaussianConditionalX(rng, dLambda, 0, dz, sigma, hidden...)
+}
+
+// NewGaussianConditionalX returns q(z | λ, x) with a tanh MLP
+// (dλ + dx)-hidden…-dz of [λ, x] for the mean and the fixed scale σ. It
+// panics if a size is not positive (dx may be 0) or σ ≤ 0.
+func NewGaussianConditionalX(rng *rand.Rand, dLambda, dx, dz int, sigma float64, hidden ...int) *GaussianConditional {
+	if dLambda < 1 || dx < 0 || dz < 1 || !(sigma > 0) {
+		panic(fmt.Sprintf("sivi: NewGaussianConditionalX: dλ = %d, dx = %d, dz = %d, σ = %v", dLambda, dx, dz, sigma))
+	}
+	sizes := append(append([]int{dLambda + dx}, hidden...), dz)
 	ls := make([]float64, dz)
 	for i := range ls {
 		ls[i] = math.Log(sigma)
 	}
-	return &GaussianConditional{Net: nn.NewMLP(rng, sizes...), LogScale: ad.New(ls, dz)}
+	return &GaussianConditional{Net: nn.NewMLP(rng, sizes...), LogScale: ad.New(ls, dz), DX: dx}
 }
 
 // Dim returns dz.
 func (c *GaussianConditional) Dim() int { return c.LogScale.Len() }
 
-// Sample draws z = Net(λ) + exp(LogScale) ⊙ ε, ε ~ N(0, I).
-func (c *GaussianConditional) Sample(rng *rand.Rand, _, lambda *ad.Tensor) *ad.Tensor {
-	mu := c.Net.Forward(lambda)
+// mean returns Net([λ, x]) (Net(λ) for DX = 0) for λ [..., n, dλ] or
+// [K, 1, dλ] (broadcast against the n rows of x).
+func (c *GaussianConditional) mean(who string, x, lambda *ad.Tensor) *ad.Tensor {
+	in := c.Net.Layers[0].In()
+	if lambda == nil || lambda.Rank() < 2 || lambda.Dim(-1)+c.DX != in {
+		panic(fmt.Sprintf("sivi: GaussianConditional.%s: λ shape %v with DX = %d, the network takes %d inputs", who, shapeOf(lambda), c.DX, in))
+	}
+	if c.DX == 0 {
+		return c.Net.Forward(lambda)
+	}
+	if x == nil || x.Rank() != 2 || x.Dim(1) != c.DX {
+		panic(fmt.Sprintf("sivi: GaussianConditional.%s: x shape %v, want [n, %d]", who, shapeOf(x), c.DX))
+	}
+	shape := append([]int(nil), lambda.Shape()...)
+	if shape[len(shape)-2] == 1 {
+		shape[len(shape)-2] = x.Dim(0) // shared λ: one row per data point
+	}
+	l := ad.BroadcastTo(lambda, shape...)
+	shape[len(shape)-1] = c.DX
+	return c.Net.Forward(ad.Concat(-1, l, ad.BroadcastTo(x, shape...)))
+}
+
+// Sample draws z = Net([λ, x]) + exp(LogScale) ⊙ ε, ε ~ N(0, I).
+func (c *GaussianConditional) Sample(rng *rand.Rand, x, lambda *ad.Tensor) *ad.Tensor {
+	mu := c.mean("Sample", x, lambda)
 	return ad.Add(mu, ad.Mul(ad.Exp(c.LogScale), ad.Randn(rng, mu.Shape()...)))
 }
 
-// LogProb returns Σ_j log N(z_j; Net(λ)_j, exp(LogScale_j)²).
-func (c *GaussianConditional) LogProb(_, lambda, z *ad.Tensor) *ad.Tensor {
-	return diagNormalLogProb(z, c.Net.Forward(lambda), c.LogScale)
+// LogProb returns Σ_j log N(z_j; Net([λ, x])_j, exp(LogScale_j)²).
+func (c *GaussianConditional) LogProb(x, lambda, z *ad.Tensor) *ad.Tensor {
+	return diagNormalLogProb(z, c.mean("LogProb", x, lambda), c.LogScale)
 }
 
 // Params returns the network's parameters and LogScale if it requires
