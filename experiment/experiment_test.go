@@ -35,7 +35,9 @@ type toyRun struct {
 
 type sumState struct{ v float64 }
 
-func (s *sumState) MarshalText() ([]byte, error) { return fmt.Appendf(nil, "%x", math.Float64bits(s.v)), nil }
+func (s *sumState) MarshalText() ([]byte, error) {
+	return fmt.Appendf(nil, "%x", math.Float64bits(s.v)), nil
+}
 func (s *sumState) UnmarshalText(b []byte) error {
 	var u uint64
 	_, err := fmt.Sscanf(string(b), "%x", &u)

@@ -120,9 +120,9 @@ func TestSyntheticEndToEnd(t *testing.T) {
 // runState is what must be bitwise equal between an uninterrupted run and
 // an interrupted and resumed one.
 type runState struct {
-	params  [][]float64
-	m, v    [][]float64
-	rng     []byte
+	params     [][]float64
+	m, v       [][]float64
+	rng        []byte
 	meta       map[string]string
 	objectives []float64
 	results    map[string]any
