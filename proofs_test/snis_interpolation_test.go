@@ -15,6 +15,8 @@ package proofs_test
 // rep(c) the sorted tuple. Checked:
 //
 //   - Σ_z p_SNIS(z) = 1 to 1e-12 for every K, and p_SNIS = π for K = 1;
+//   - SNIS.LogProb, eimfamily's exact density (a sum over the K − 1
+//     other candidates, different code), agrees to 1e-12;
 //   - KL(p_SNIS ‖ π e^{−U}/Z) decreases strictly over K = 1, …, 16, 32,
 //     64, 128;
 //   - it goes to 0 as the delta method predicts: with w = e^{−U},
@@ -216,6 +218,17 @@ func TestSNISInterpolatesProposalAndTarget(t *testing.T) {
 				if math.Abs(p[z]-piP[z]) > 1e-15 {
 					t.Errorf("K = 1: p_SNIS(%d) = %.17g, want π = %.17g", z, p[z], piP[z])
 				}
+			}
+		}
+		// SNIS.LogProb, the exact density by eimfamily's own enumeration
+		// (of the K − 1 other candidates), agrees.
+		lp, err := (&eimfamily.SNIS{Proposal: pi, Energy: e, K: k}).LogProb(nil, pts)
+		if err != nil {
+			t.Fatalf("K = %d: SNIS.LogProb: %v", k, err)
+		}
+		for z := range m {
+			if d := math.Abs(math.Exp(lp.Data()[z]) - p[z]); d > 1e-12 {
+				t.Errorf("K = %d: p_SNIS(%d) = %.15g by SNISQ.At, %.15g by SNIS.LogProb", k, z, p[z], math.Exp(lp.Data()[z]))
 			}
 		}
 		kl := klProb(p, target)
