@@ -203,3 +203,29 @@ func TestPanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestSummarizeBatch checks the batch summary on values whose mean and
+// standard error are exact in binary, far from zero, and at the edges.
+func TestSummarizeBatch(t *testing.T) {
+	// 1e9 + {1, 2, 3, 4, 5}: mean 1e9 + 3, sample variance 2.5, s.e. √(2.5/5).
+	s := avvi.SummarizeBatch(ad.New([]float64{1e9 + 1, 1e9 + 2, 1e9 + 3, 1e9 + 4, 1e9 + 5}, 5))
+	if s.Mean != 1e9+3 || math.Abs(s.StdErr-math.Sqrt(0.5)) > 1e-15 || s.N != 5 {
+		t.Errorf("summary %+v, want mean 1e9+3, s.e. √0.5, N 5", s)
+	}
+	if got, want := (avvi.Summary{Mean: -1.87172, StdErr: 0.00312, N: 9}).String(), "-1.8717 ± 0.0031"; got != want {
+		t.Errorf("String = %q, want %q", got, want)
+	}
+	if s := avvi.SummarizeBatch(ad.New([]float64{2}, 1)); s.Mean != 2 || !math.IsInf(s.StdErr, 1) {
+		t.Errorf("one value: %+v, want mean 2 and s.e. +Inf", s)
+	}
+	if s := avvi.SummarizeBatch(ad.New([]float64{1, math.Inf(-1)}, 2)); !math.IsInf(s.Mean, -1) || !math.IsInf(s.StdErr, 1) {
+		t.Errorf("with −Inf: %+v, want −Inf ± +Inf", s)
+	}
+	if s := avvi.SummarizeBatch(ad.New([]float64{1, math.NaN()}, 2)); !math.IsNaN(s.Mean) || !math.IsNaN(s.StdErr) {
+		t.Errorf("with NaN: %+v, want NaN ± NaN", s)
+	}
+	// [S, n] integrands are summarized over all entries.
+	if s := avvi.SummarizeBatch(ad.New([]float64{1, 2, 3, 6}, 2, 2)); s.Mean != 3 || s.N != 4 {
+		t.Errorf("[2, 2]: %+v, want mean 3 over 4 entries", s)
+	}
+}

@@ -55,6 +55,7 @@
 //	MultiSample(w, k) log (1/k) Σ_{s in group} exp w_s  integrands of the k-sample bound
 //	Summarize         mean and standard error of w
 //	EstimateEvidence  p̂ = (1/S) Σ_s exp w_s and its standard error, in log space
+//	SummarizeBatch    mean ± standard error over a batch of per-point bounds (Summary)
 //
 // The k-sample bound E log (1/k) Σ exp w_s is again a bound whose exp is
 // unbiased, and it increases with k toward log p(x) (Burda et al. 2016).

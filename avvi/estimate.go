@@ -166,3 +166,64 @@ func checkDraws(who string, w *ad.Tensor) {
 		panic(fmt.Sprintf("avvi: %s: integrands of shape %v, want [S, ...] with S ≥ 1", who, shapeOf(w)))
 	}
 }
+
+// Summary is a batch mean of per-point values (bounds, integrands) with
+// the standard error of that mean, what an experiment reports as
+// "mean ± s.e.".
+type Summary struct {
+	// Mean is (1/N) Σ_i b_i over every entry.
+	Mean float64
+	// StdErr is the sample standard deviation of the entries (N − 1 in the
+	// denominator) over √N: the standard error of Mean when the entries
+	// are independent (per-point bounds with shared candidates are not;
+	// then use independent batches). +Inf for N = 1.
+	StdErr float64
+	// N is the number of entries.
+	N int
+}
+
+// String formats the summary as "mean ± s.e." with the standard error to
+// two significant digits and the mean to the same decimal place.
+func (s Summary) String() string {
+	if math.IsNaN(s.StdErr) || math.IsInf(s.StdErr, 0) || s.StdErr == 0 {
+		return fmt.Sprintf("%g ± %g", s.Mean, s.StdErr)
+	}
+	dec := max(0, 1-int(math.Floor(math.Log10(s.StdErr))))
+	return fmt.Sprintf("%.*f ± %.*f", dec, s.Mean, dec, s.StdErr)
+}
+
+// SummarizeBatch returns the mean of all entries of b (per-point bounds
+// [n], or integrands [S, n] taken together) and its standard error,
+// computed in two passes (the deviations from the mean), so that values
+// far from zero keep their precision. A NaN entry makes both NaN; an
+// infinite entry makes Mean that infinity (NaN if both signs occur) and
+// StdErr +Inf. It panics if b is nil or empty.
+//
+// It lives here, beside Summarize (the same statistics over the draw
+// axis, per point), so that commands, notebooks and tests share one
+// implementation instead of each writing its own.
+func SummarizeBatch(b *ad.Tensor) Summary {
+	if b == nil || b.Len() == 0 {
+		panic(fmt.Sprintf("avvi: SummarizeBatch: values of shape %v, want at least one", shapeOf(b)))
+	}
+	v := b.Data()
+	n := len(v)
+	sum := 0.0
+	for _, x := range v {
+		sum += x
+	}
+	mean := sum / float64(n)
+	if math.IsNaN(mean) || math.IsInf(mean, 0) {
+		se := math.Inf(1)
+		if math.IsNaN(mean) {
+			se = math.NaN()
+		}
+		return Summary{Mean: mean, StdErr: se, N: n}
+	}
+	ss := 0.0
+	for _, x := range v {
+		d := x - mean
+		ss += d * d
+	}
+	return Summary{Mean: mean, StdErr: stdErr(ss, n), N: n}
+}
