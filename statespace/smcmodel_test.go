@@ -1,6 +1,7 @@
 package statespace_test
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -75,4 +76,26 @@ func TestSMCModelUnbiased(t *testing.T) {
 	if math.Abs(mean-1) > 5*se {
 		t.Errorf("mean Ẑ/Z = %v ± %v, want 1", mean, se)
 	}
+}
+
+// A particle filter through the toolkit's SMC routine, with the bootstrap
+// and the locally optimal proposals: log Ẑ from 1000 particles against the
+// Kalman filter's exact log p(y) (one run each at a fixed seed; Ẑ is
+// unbiased, log Ẑ is low on average, the optimal proposal much less so).
+func ExampleLinearGaussian_SMCModel() {
+	m := statespace.VSMCExample()
+	_, ys := m.Sample(rand.New(rand.NewPCG(0, 0)), statespace.VSMCExampleT)
+	opt, err := m.LocallyOptimal(ys)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("Kalman log p(y)         %.2f\n", m.KalmanLogLikelihood(ys))
+	for name, q := range map[string]statespace.Proposal{"bootstrap": m.Bootstrap(ys), "locally optimal": opt} {
+		res := estimators.RunSMC(rand.New(rand.NewPCG(1, 1)), estimators.SMC{N: 1000}, m.SMCModel(q), q.Len())
+		fmt.Printf("%-23s %.2f\n", name+" log Ẑ", res.LogZ)
+	}
+	// Unordered output:
+	// Kalman log p(y)         -44.93
+	// bootstrap log Ẑ         -44.62
+	// locally optimal log Ẑ   -44.99
 }

@@ -2,10 +2,10 @@ package vsmc_test
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 
 	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/avvi"
 	"github.com/eimkit/eimkit/nn"
 	"github.com/eimkit/eimkit/statespace"
 	"github.com/eimkit/eimkit/vsmc"
@@ -31,15 +31,12 @@ func Example() {
 	fmt.Printf("Kalman log p(y)  %.2f\n", ss.KalmanLogLikelihood(y))
 	for _, o := range []vsmc.Objective{vsmc.ELBO(), vsmc.IWAE(4), vsmc.FIVO(4)} {
 		const runs = 1000
-		sum, sum2 := 0.0, 0.0
-		for range runs {
-			v := o.Bound(rng, p, q, ys, vsmc.Options{}).Item()
-			sum += v
-			sum2 += v * v
+		v := make([]float64, runs)
+		for i := range v {
+			v[i] = o.Bound(rng, p, q, ys, vsmc.Options{}).Item()
 		}
-		mean := sum / runs
-		se := math.Sqrt((sum2/runs - mean*mean) / (runs - 1))
-		fmt.Printf("%-10s       %.2f ± %.2f\n", o, mean, se)
+		s := avvi.SummarizeBatch(ad.New(v, runs))
+		fmt.Printf("%-10s       %.2f ± %.2f\n", o, s.Mean, s.StdErr)
 	}
 	// Output:
 	// Kalman log p(y)  -41.54
