@@ -150,7 +150,7 @@ func (c *flagChecker) done() error { return c.err }
 // MB resident per run. Under the limit the collector runs earlier only
 // when the heap nears it.
 func checkMemory(cmd string, need uint64, what string) error {
-	if err := experiment.CheckMemory(need, "eimkit "+cmd+" with "+what); err != nil {
+	if err := experiment.CheckMemory(need, cmd+" with "+what); err != nil {
 		return &usageErr{msg: err.Error() + "; use smaller settings"}
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {

@@ -49,6 +49,11 @@ on the Eq. 4 bound, both with Adam, and evaluates each bound with
 	q.png          for the first observation: the exact posterior density
 	               beside histograms of the trained Gaussian q's and HVI's
 	               samples z_T
+	gauss/, hvi/   each run's checkpoint.bin and metrics.jsonl
+
+Running the same command again resumes unfinished runs from their
+checkpoints (bitwise as if uninterrupted); results are written only when
+both runs are trained and evaluated.
 
 Flags:
 `

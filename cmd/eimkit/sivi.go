@@ -46,6 +46,11 @@ It writes, under -out:
 	results.json            the numbers (bounds ± standard errors, log Z by quadrature)
 	results.md              the same as a table
 	<method>-<target>.png   the target density beside a histogram of samples of q
+	<method>-<target>/      the run's checkpoint.bin and metrics.jsonl
+
+Running the same command again resumes unfinished runs from their
+checkpoints (bitwise as if uninterrupted) and re-evaluates finished ones;
+results are written only when every run is done.
 
 Flags:
 `

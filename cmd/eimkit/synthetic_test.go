@@ -469,3 +469,45 @@ func TestEvaluateSNISMatchesEnumeration(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptCheckpointWritesNothing checks that a finished invocation
+// whose run has a damaged checkpoint fails without rewriting results.json
+// (the old code wrote the results, then failed drawing the curves).
+func TestCorruptCheckpointWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"-model", "snis,trs", "-target", "two-rings", "-steps", "5"}
+	if err := synth(context.Background(), t, dir, nil, args...); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make the rerun recompute the results (the md is its table), then
+	// damage one checkpoint.
+	os.WriteFile(filepath.Join(dir, "results.json"), append(before, ' '), 0o644)
+	os.WriteFile(filepath.Join(dir, "trs-two-rings", "checkpoint.bin"), []byte("EIMKITCK garbage"), 0o644)
+	err = synth(context.Background(), t, dir, nil, args...)
+	if err == nil || !strings.Contains(err.Error(), "corrupt") {
+		t.Fatalf("rerun with a corrupt checkpoint: %v, want an error naming it", err)
+	}
+	after, _ := os.ReadFile(filepath.Join(dir, "results.json"))
+	if !bytes.Equal(after, append(before, ' ')) {
+		t.Errorf("results.json was rewritten by a failing invocation")
+	}
+}
+
+// TestDivergedRunIsAnError checks that a learning rate that makes the
+// parameters overflow ends the run with an error naming the step and the
+// quantity, and keeps the last good checkpoint.
+func TestDivergedRunIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	err := synth(context.Background(), t, dir, nil, "-model", "snis", "-target", "two-rings", "-steps", "50", "-checkpoint-every", "1", "-lr", "1e308")
+	if err == nil || !strings.Contains(err.Error(), "after step") {
+		t.Fatalf("lr 1e308: %v, want an error naming the step", err)
+	}
+	t.Log(err)
+	if _, err := os.Stat(filepath.Join(dir, "results.json")); err == nil {
+		t.Error("a diverged invocation wrote results.json")
+	}
+}

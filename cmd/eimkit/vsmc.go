@@ -59,6 +59,13 @@ filter. It writes, under -out:
 	results.md     the same as tables
 	bounds.png     each bound during training (its training objective,
 	               smoothed) with the Kalman log-likelihood as a line
+	ELBO/, IWAE/, FIVO/
+	               each run's checkpoint.bin and metrics.jsonl
+
+Running the same command again resumes unfinished runs from their
+checkpoints (bitwise as if uninterrupted; FIVO with -resampling-gradient
+only from a checkpoint before its first step) and re-evaluates finished
+ones; results are written only when every run is done.
 
 By default resampling passes no gradient (as FIVO and VSMC were published;
 biased); -resampling-gradient adds the score-function term of the ancestors
