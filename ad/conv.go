@@ -200,7 +200,7 @@ func ConvTranspose2D(y, w *Tensor, stride int, pad Padding, outH, outW int) *Ten
 // where it reaches into the padding. Its adjoint is col2im.
 func im2col(x *Tensor, g *convGeom) *Tensor {
 	out := filledLater([]int{g.rows(), g.cols()}) // every entry is written
-	im2colInto(out.data, x.data, g)
+	inHalves(g.n, len(out.data), func(lo, hi int) { im2colInto(out.data, x.data, g, lo, hi) })
 	return record(out, func(G *Tensor, _ []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{col2im(G, g)}
 	}, x)
@@ -212,7 +212,7 @@ func im2col(x *Tensor, g *convGeom) *Tensor {
 // respect to its input. Its adjoint is im2col.
 func col2im(cols *Tensor, g *convGeom) *Tensor {
 	out := fromShape([]int{g.n, g.h, g.w, g.c}) // zeroed: it is added into
-	col2imInto(out.data, cols.data, g)
+	inHalves(g.n, len(cols.data), func(lo, hi int) { col2imInto(out.data, cols.data, g, lo, hi) })
 	return record(out, func(G *Tensor, _ []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{im2col(G, g)}
 	}, cols)
@@ -229,11 +229,12 @@ func (g *convGeom) kernelCols(j int) (q0, q1, iw0 int) {
 	return q0, max(q1, q0), base + q0
 }
 
-func im2colInto(dst, x []float64, g *convGeom) {
+// im2colInto writes the rows of images lo to hi of the batch.
+func im2colInto(dst, x []float64, g *convGeom, lo, hi int) {
 	c, kwc := g.c, g.kw*g.c
 	K := g.cols()
-	row := 0
-	for b := 0; b < g.n; b++ {
+	row := lo * g.oh * g.ow
+	for b := lo; b < hi; b++ {
 		img := x[b*g.h*g.w*c : (b+1)*g.h*g.w*c]
 		for i := 0; i < g.oh; i++ {
 			for j := 0; j < g.ow; j++ {
@@ -257,16 +258,18 @@ func im2colInto(dst, x []float64, g *convGeom) {
 	}
 }
 
-// col2imInto adds into dst, which holds zeros. For every image entry the
+// col2imInto adds the rows of images lo to hi of the batch into dst, which
+// holds zeros. Images are disjoint, so the batch can be split between
+// goroutines without changing a bit. For every image entry the
 // contributions are added in the order of the output pixels (row by row)
 // and, within one, of the kernel rows, so the sum does not depend on the
 // output size: a transposed convolution to 7 rows is bitwise the first 7
 // rows of one to 8 with the same padding before.
-func col2imInto(dst, cols []float64, g *convGeom) {
+func col2imInto(dst, cols []float64, g *convGeom, lo, hi int) {
 	c, kwc := g.c, g.kw*g.c
 	K := g.cols()
-	row := 0
-	for b := 0; b < g.n; b++ {
+	row := lo * g.oh * g.ow
+	for b := lo; b < hi; b++ {
 		img := dst[b*g.h*g.w*c : (b+1)*g.h*g.w*c]
 		for i := 0; i < g.oh; i++ {
 			for j := 0; j < g.ow; j++ {

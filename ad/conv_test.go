@@ -571,3 +571,28 @@ func TestConvGeometryNames(t *testing.T) {
 		}
 	}
 }
+
+// TestConvThreadsBitwise checks that splitting im2col, col2im and Relu
+// between two goroutines (sizes above the split threshold) changes no
+// bit of the values or the gradients.
+func TestConvThreadsBitwise(t *testing.T) {
+	rng := newRNG("conv threads")
+	x, w1, w2 := randn(rng, 8, 14, 14, 4), randn(rng, 4, 4, 4, 6), randn(rng, 4, 4, 4, 6)
+	run := func() []*ad.Tensor {
+		x, w1, w2 := x.Clone().RequireGrad(), w1.Clone().RequireGrad(), w2.Clone().RequireGrad()
+		h := ad.Relu(ad.Conv2D(x, w1, 2, ad.PadSame))
+		y := ad.ConvTranspose2D(h, w2, 2, ad.PadSame, 0, 0)
+		L := ad.Sum(ad.Square(y))
+		return append([]*ad.Tensor{y.Detach()}, ad.Grad(L, x, w1, w2)...)
+	}
+	prev := ad.SetMaxThreads(1)
+	one := run()
+	ad.SetMaxThreads(2)
+	two := run()
+	ad.SetMaxThreads(prev)
+	for i := range one {
+		if !equalExact(one[i], two[i]) {
+			t.Errorf("result %d differs between one and two goroutines", i)
+		}
+	}
+}

@@ -12,13 +12,11 @@ package ad
 // is linear in the incoming gradient and its own backward is itself.
 func Relu(x *Tensor) *Tensor {
 	out := filledLater(cloneInts(x.shape)) // every entry is written
-	for i, v := range x.data {
-		if v > 0 || v != v {
-			out.data[i] = v
-		} else {
-			out.data[i] = 0
+	inHalves(len(x.data), len(x.data), func(lo, hi int) {
+		for i, v := range x.data[lo:hi] {
+			out.data[lo+i] = max(v, 0) // NaN if v is NaN; +0 for −0
 		}
-	}
+	})
 	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{reluMask(g, out.Detach())}
 	}, x)
@@ -28,13 +26,15 @@ func Relu(x *Tensor) *Tensor {
 // 0 elsewhere: Relu's vector–Jacobian product, 1{x > 0} ⊙ g.
 func reluMask(g, y *Tensor) *Tensor {
 	out := filledLater(cloneInts(g.shape))
-	for i, v := range y.data {
-		if v > 0 {
-			out.data[i] = g.data[i]
-		} else {
-			out.data[i] = 0
+	inHalves(len(y.data), len(y.data), func(lo, hi int) {
+		for i, v := range y.data[lo:hi] {
+			if v > 0 {
+				out.data[lo+i] = g.data[lo+i]
+			} else {
+				out.data[lo+i] = 0
+			}
 		}
-	}
+	})
 	return record(out, func(G *Tensor, _ []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{reluMask(G, y)}
 	}, g)
