@@ -47,10 +47,12 @@ func BenchmarkIWAE1000(b *testing.B) {
 // of 128 random binary images (10 batches drawn once and cycled), with
 // the prior N(0, I) (gaussian) or SNIS over z with proposal N(0, I),
 // energy 50-100-100-1 tanh and K = 1024, the 1023 candidates shared by
-// the batch (snis).
+// the batch (snis). The other priors, at the sizes of Config's zero
+// value, are timed for budgeting runs: trs (T = 1024), his (T = 5) and
+// lars (T = 100, K = 1024).
 func BenchmarkVAETrainStep(b *testing.B) {
-	for _, k := range []PriorKind{Gaussian, SNIS} {
-		b.Run(map[PriorKind]string{Gaussian: "gaussian", SNIS: "snis"}[k], func(b *testing.B) {
+	for _, k := range []PriorKind{Gaussian, SNIS, TRS, HIS, LARS} {
+		b.Run(string(k), func(b *testing.B) {
 			rng := rand.New(rand.NewPCG(1, 2))
 			m, err := NewModel(rng, Config{Prior: k}, nil)
 			if err != nil {

@@ -86,15 +86,19 @@
 // The evaluation runs over ImageChunk images and SampleChunk samples at a
 // time with no gradient graph (the networks' weights are used as
 // constants), and keeps only the S log-weights of the current images, so
-// memory is bounded for any S and n by the chunk sizes (about 0.1 GB at
-// the defaults, 40 samples × 100 images, for the paper's model). Every
-// random number comes from a stream named by what it is for — the
-// posterior draws of image i, the candidates of sample s, the TRS draws
-// of (s, i), the HIS draws of image i, LARS's Z — split from two seeds
-// drawn from the caller's generator with SplitMix64, and the log-sum-exp
-// runs over s in order, so the result does not depend on the chunk sizes
-// (the arithmetic of each entry is row by row; ad's products choose
-// kernels by size, which at the paper's sizes keeps one kernel per layer).
+// memory is bounded for any S and n by the chunk sizes. Every random
+// number comes from a stream named by what it is for — the posterior
+// draws of image i, the candidates of sample s, the TRS draws of (s, i),
+// the HIS draws of (image i, block of 40 samples), LARS's Z — split from
+// two seeds drawn from the caller's generator with SplitMix64, and the
+// log-sum-exp runs over s in order. Every network sees inputs of exactly
+// 192 rows (the last block of a chunk padded with zero rows): ad picks
+// its product kernels by the operands' sizes, and kernels round
+// differently, so with one shape per layer each row's numbers depend on
+// that row alone. Together these make the result the same bits for any
+// chunk sizes (checked at the paper's sizes for chunks of 40×100, 7×3,
+// 200×1 and 13×7 samples × images, and by the tests at sizes where ad
+// switches kernels).
 //
 // # Shapes
 //

@@ -242,7 +242,9 @@ func (p *LARSPrior) ensureZ(ctx context.Context, rng *rand.Rand) error {
 	if _, ok := p.EvalZ(); ok {
 		return nil
 	}
-	z, err := p.Model.EstimateZ(ctx, rng, nil, p.EvalDraws)
+	m := *p.Model // the energy's weights as constants: no graph is recorded
+	m.Energy = detachEnergy(m.Energy)
+	z, err := m.EstimateZ(ctx, rng, nil, p.EvalDraws)
 	if err != nil {
 		return err
 	}
