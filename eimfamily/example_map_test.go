@@ -17,7 +17,7 @@ import (
 // proposal and the energy model π·e^{−U}, so it fits the data only partly.
 func ExampleSNIS_LogProb() {
 	pi := eimfamily.NewDiscrete(ad.New([]float64{-1.5, -0.5, 0.5, 1.5}, 4, 1), nil) // uniform
-	data := ad.New([]float64{0.1, 0.2, 0.3, 0.4}, 4)                                 // the data distribution
+	data := ad.New([]float64{0.1, 0.2, 0.3, 0.4}, 4)                                // the data distribution
 	m := &eimfamily.SNIS{Proposal: pi, Energy: eimfamily.NewMLPEnergy(rand.New(rand.NewPCG(1, 2)), 1, 0, 8), K: 4, PerPoint: true}
 	x := pi.Points() // every support point, [4, 1]
 
