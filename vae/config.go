@@ -76,6 +76,12 @@ type Config struct {
 	// 0 means ImageChunk = 100 and SampleChunk = max(1, 4096/ImageChunk).
 	// The results are the same bits for any chunk sizes.
 	SampleChunk, ImageChunk int
+	// SharedCandidates makes the evaluation of an SNIS prior draw one set
+	// of K − 1 candidates for all S samples (and all images), as the
+	// authors' code does, instead of one set per sample index. Both are
+	// unbiased (see the package doc); the shared set gives a looser bound
+	// and costs K − 1 energy evaluations instead of S·(K − 1).
+	SharedCandidates bool
 }
 
 // withDefaults returns c with every zero field replaced by its default.

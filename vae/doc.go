@@ -74,7 +74,9 @@
 // one set of K − 1 candidates per sample index s and shares it across the
 // images instead: for each image the S prior estimates are then
 // independent, the tighter choice, at a cost of S·(K − 1) energy
-// evaluations per chunk of images rather than S·n·(K − 1). TRS draws its
+// evaluations per evaluation call rather than S·n·(K − 1);
+// Config.SharedCandidates restores the authors' single set (the tests
+// check both unbiased by enumeration at S = 2). TRS draws its
 // index and rejected draws independently for every (sample, image), HIS
 // its ρ_T for every (sample, image). LARS is evaluated with its plug-in Z
 // (eimfamily.LARS.LogProb) estimated from Config.LARSEvalDraws = 10⁸

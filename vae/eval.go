@@ -245,10 +245,11 @@ type priorEval struct {
 	lars  *eimfamily.LARS
 	z     eimfamily.ZEstimate
 	lse   []float64 // SNIS: log Σ_c exp(−U(c)) over the K − 1 candidates of sample s; NaN until computed
+	share bool      // SNIS: one set of candidates for every sample
 }
 
 func (m *Model) newPriorEval(ctx context.Context, st streams, S int) (*priorEval, error) {
-	pe := &priorEval{st: st, prior: evalPrior(m.Prior)}
+	pe := &priorEval{st: st, prior: evalPrior(m.Prior), share: m.SharedCandidates}
 	switch p := m.Prior.(type) {
 	case *LARSPrior:
 		if err := p.ensureZ(ctx, st.rng(streamLARS, 0, 0)); err != nil {
@@ -337,6 +338,14 @@ func (pe *priorEval) snis(m *eimfamily.SNIS, s0 int, z *ad.Tensor) *ad.Tensor {
 	logPi := ad.Reshape(m.Proposal.LogProb(nil, flat), k, nc)
 	if m.K == 1 {
 		return logPi
+	}
+	if pe.share && math.IsNaN(pe.lse[0]) {
+		c := m.Proposal.Sample(pe.st.rng(streamSNIS, 0, 0), nil, m.K-1).Detach()
+		negU := ad.Neg(rowwise(c, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) }))
+		v := ad.LogSumExp(negU, 0).Item()
+		for s := range pe.lse {
+			pe.lse[s] = v
+		}
 	}
 	var todo []int
 	for s := range k {

@@ -36,25 +36,33 @@ func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9
 
 // scripted is a Discrete proposal whose Sample returns prescribed points
 // instead of random ones: unconditionally the first k rows of Next
-// ([≥k, d]); with a context [n, c], Next's first row for every draw.
-// LogProb is the Discrete's.
+// ([≥k, d]), or, if Queue is not empty, the first k rows of its next
+// entry (one entry per call); with a context [n, c], row s % (len(Next)/d)
+// of Next as draw s for every context row. LogProb is the Discrete's.
 type scripted struct {
 	*eimfamily.Discrete
-	Next []float64
+	Next  []float64
+	Queue [][]float64
 }
 
 func (p *scripted) Sample(_ *rand.Rand, ctx *ad.Tensor, k int) *ad.Tensor {
 	d := p.Dim()
 	if ctx == nil {
-		if len(p.Next) < k*d {
-			panic(fmt.Sprintf("scripted: %d draws asked, %d scripted", k, len(p.Next)/d))
+		next := p.Next
+		if len(p.Queue) > 0 {
+			next, p.Queue = p.Queue[0], p.Queue[1:]
 		}
-		return ad.New(append([]float64(nil), p.Next[:k*d]...), k, d)
+		if len(next) < k*d {
+			panic(fmt.Sprintf("scripted: %d draws asked, %d scripted", k, len(next)/d))
+		}
+		return ad.New(append([]float64(nil), next[:k*d]...), k, d)
 	}
-	n := ctx.Dim(0)
+	n, rows := ctx.Dim(0), len(p.Next)/d
 	out := make([]float64, 0, k*n*d)
-	for range k * n {
-		out = append(out, p.Next[:d]...)
+	for s := range k {
+		for range n {
+			out = append(out, p.Next[(s%rows)*d:(s%rows+1)*d]...)
+		}
 	}
 	return ad.New(out, k, n, d)
 }

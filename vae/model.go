@@ -28,6 +28,8 @@ type Model struct {
 	// SampleChunk and ImageChunk bound the work of one step of LogWeights
 	// and Eval (see Config); 0 means the defaults.
 	SampleChunk, ImageChunk int
+	// SharedCandidates: see Config.
+	SharedCandidates bool
 }
 
 // NewModel returns the model of c (zero fields: App. D.2's sizes) with
@@ -59,7 +61,8 @@ func NewModel(rng *rand.Rand, c Config, mean []float64) (*Model, error) {
 			b[i] = logit(v)
 		}
 	}
-	return &Model{Encoder: enc, Decoder: dec, Prior: newPrior(rng, c), SampleChunk: c.SampleChunk, ImageChunk: c.ImageChunk}, nil
+	return &Model{Encoder: enc, Decoder: dec, Prior: newPrior(rng, c), SampleChunk: c.SampleChunk, ImageChunk: c.ImageChunk,
+		SharedCandidates: c.SharedCandidates}, nil
 }
 
 // Params returns every learnable tensor, named: encoder.*, decoder.* and

@@ -75,6 +75,58 @@ func TestSNISNestedExact(t *testing.T) {
 	}
 }
 
+// TestSNISSharedExact: with S = 2 samples, the average (w₁ + w₂)/2 is
+// unbiased for p(x) whether the two samples draw their own candidates
+// (the default) or share one set (SharedCandidates), by enumeration of
+// both z's and every candidate set; the log of it is below log p(x) in
+// expectation either way.
+func TestSNISSharedExact(t *testing.T) {
+	const K = 3
+	rng := newRNG(31)
+	prop := &scripted{Discrete: newDiscrete()}
+	energy := tinyEnergy(rng)
+	m, enc := finiteModel(rng, SNISPrior{&eimfamily.SNIS{Proposal: prop, Energy: energy, K: K}})
+	logPi := newDiscrete().LogWeights()
+	px := marginal(m.Decoder, tinyX, snisDensity(logPi, negU(energy), K))
+	x := ad.New(tinyX, 1, tinyDx)
+	logQ := enc.LogWeights()
+	for _, shared := range []bool{false, true} {
+		m.SharedCandidates = shared
+		sets := 2
+		if shared {
+			sets = 1
+		}
+		var est, logEst float64
+		tuples(2, logQ, func(zi []int, lq float64) {
+			enc.Next = pointsOf(zi)
+			tuples(sets*(K-1), logPi, func(ci []int, lp float64) {
+				prop.Queue = nil
+				for c := range sets {
+					prop.Queue = append(prop.Queue, pointsOf(ci[c*(K-1):(c+1)*(K-1)]))
+				}
+				w, err := m.LogWeights(context.Background(), newRNG(1), x, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(prop.Queue) != 0 {
+					t.Fatalf("shared=%v: %d candidate sets left unused", shared, len(prop.Queue))
+				}
+				p := math.Exp(lq + lp)
+				avg := (math.Exp(w.Data()[0]) + math.Exp(w.Data()[1])) / 2
+				est += p * avg
+				logEst += p * math.Log(avg)
+			})
+		})
+		if math.Abs(est-px) > exactTol*px {
+			t.Errorf("shared=%v: E[(w₁ + w₂)/2] = %.15g, want p(x) = %.15g", shared, est, px)
+		}
+		if !(logEst <= math.Log(px)) {
+			t.Errorf("shared=%v: E log (w₁ + w₂)/2 = %.15g > log p(x) = %.15g", shared, logEst, math.Log(px))
+		}
+		t.Logf("shared=%v: log p(x) = %.6f, two-sample bound %.6f", shared, math.Log(px), logEst)
+	}
+}
+
 // TestLARSNestedExact: LARS evaluated at the exact Z is deterministic
 // given z; enumerating z gives p(x) under the process of Alg. 1.
 func TestLARSNestedExact(t *testing.T) {
