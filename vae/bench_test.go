@@ -75,3 +75,49 @@ func BenchmarkVAETrainStep(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkEvalPriors times the S = 1000 evaluation (Eval) of 10 random
+// images with each prior at the paper's sizes, for budgeting: the
+// candidates of SNIS (S·(K − 1) energy evaluations per call, shared by
+// the images of the call), TRS's per (sample, image) draws and HIS's
+// leapfrog steps. LARS's Z is estimated once, before the timer, from
+// 2¹⁶ draws (the default 10⁸ is timed by BenchmarkLARSZ).
+func BenchmarkEvalPriors(b *testing.B) {
+	for _, k := range []PriorKind{Gaussian, SNIS, TRS, HIS, LARS} {
+		b.Run(string(k), func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(1, 2))
+			m, err := NewModel(rng, Config{Prior: k, LARSEvalDraws: 1 << 16}, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := randomImages(rng, 10)
+			if _, err := m.Eval(context.Background(), rng, x, 1); err != nil { // LARS: estimates Z
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := m.Eval(context.Background(), rng, x, 1000); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkLARSZ times the plug-in estimate of Z from 2²⁰ proposal draws
+// through the energy 50-100-100-1 (the evaluation's default, 10⁸ draws,
+// takes about 95 times as long).
+func BenchmarkLARSZ(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	m, err := NewModel(rng, Config{Prior: LARS, LARSEvalDraws: 1 << 20}, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p := m.Prior.(*LARSPrior)
+	for b.Loop() {
+		p.z = nil
+		if err := p.ensureZ(context.Background(), rng); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
