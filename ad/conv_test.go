@@ -596,3 +596,44 @@ func TestConvThreadsBitwise(t *testing.T) {
 		}
 	}
 }
+
+// TestConvHessianVector checks one Hessian–vector product directly: for
+// L(θ) = Σ r ⊙ tanh(ConvTranspose2D(tanh(Conv2D(x, w₁)), w₂)) over θ =
+// (x, w₁, w₂), H·v from GradGraph and Grad of ⟨∇L, v⟩ against the central
+// difference of the gradient along v, (∇L(θ + hv) − ∇L(θ − hv)) / 2h.
+func TestConvHessianVector(t *testing.T) {
+	rng := newRNG("conv hvp")
+	theta := []*ad.Tensor{randn(rng, 2, 7, 7, 2), ad.MulScalar(randn(rng, 4, 4, 2, 3), 0.3), ad.MulScalar(randn(rng, 4, 4, 2, 3), 0.3)}
+	r := randn(rng, 2, 7, 7, 2)
+	v := []*ad.Tensor{randn(rng, 2, 7, 7, 2), randn(rng, 4, 4, 2, 3), randn(rng, 4, 4, 2, 3)}
+	loss := func(xs []*ad.Tensor) *ad.Tensor {
+		h := ad.Tanh(ad.Conv2D(xs[0], xs[1], 2, ad.PadSame))
+		return ad.Sum(ad.Mul(r, ad.Tanh(ad.ConvTranspose2D(h, xs[2], 2, ad.PadSame, 7, 7))))
+	}
+	leaves := func(step float64) []*ad.Tensor {
+		xs := make([]*ad.Tensor, len(theta))
+		for i, x := range theta {
+			xs[i] = ad.Add(x, ad.MulScalar(v[i], step)).Detach().Clone().RequireGrad()
+		}
+		return xs
+	}
+	xs := leaves(0)
+	gs := ad.GradGraph(loss(xs), xs...)
+	gv := ad.Scalar(0)
+	for i, g := range gs {
+		gv = ad.Add(gv, ad.Sum(ad.Mul(g, v[i])))
+	}
+	hv := flatten(t, "Hv", ad.Grad(gv, xs...), xs)
+	plus, minus := leaves(fdStep), leaves(-fdStep)
+	gp := flatten(t, "∇L(θ+hv)", ad.Grad(loss(plus), plus...), plus)
+	gm := flatten(t, "∇L(θ−hv)", ad.Grad(loss(minus), minus...), minus)
+	want := make([]float64, len(hv))
+	for i := range want {
+		want[i] = (gp[i] - gm[i]) / (2 * fdStep)
+	}
+	offs := []int{0}
+	for _, x := range theta {
+		offs = append(offs, offs[len(offs)-1]+x.Len())
+	}
+	compareGrad(t, "Hessian–vector product", hv, want, offs, false, make([]float64, len(hv)))
+}
