@@ -15,5 +15,7 @@
 // against the source with go/parser (Index), and require a row for each
 // item of the paper (Required), so a renamed function or test, or a
 // missing equation, fails go test. They also check that docs/README.md
-// links every document of docs/ and every notebook.
+// links every document of docs/ and every notebook, and that every name
+// of this module a notebook cites in backticks (`estimators.TestAISExact`,
+// `eimfamily.SNIS`) exists.
 package docmap

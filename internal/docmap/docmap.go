@@ -100,7 +100,7 @@ func spans(cell string) []string {
 
 // Decl is a declaration found in a package's source.
 type Decl struct {
-	Kind string // "func", "method", "type", "var" or "const"
+	Kind string // "func", "method", "field", "type", "var" or "const"
 	File string // the file's name, e.g. "iwae_test.go"
 }
 
@@ -110,7 +110,7 @@ func (d Decl) Test() bool { return strings.HasSuffix(d.File, "_test.go") }
 // Index parses every .go file of the folder dir (test files and files of
 // every build tag included) and returns its top-level declarations by name:
 // "F" for a function, type, variable or constant, "T.M" for a method M of
-// type T.
+// type T (or of interface T), "T.F" for a field F of struct type T.
 func Index(dir string) (map[string]Decl, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
 	if err != nil {
@@ -144,6 +144,7 @@ func Index(dir string) (map[string]Decl, error) {
 					switch s := s.(type) {
 					case *ast.TypeSpec:
 						decls[s.Name.Name] = Decl{"type", name}
+						members(decls, s, name)
 					case *ast.ValueSpec:
 						kind := "var"
 						if d.Tok == token.CONST {
@@ -158,6 +159,26 @@ func Index(dir string) (map[string]Decl, error) {
 		}
 	}
 	return decls, nil
+}
+
+// members records the methods of an interface type T and the named
+// fields of a struct type T as "T.M", kinds "method" and "field".
+func members(decls map[string]Decl, s *ast.TypeSpec, file string) {
+	var list *ast.FieldList
+	kind := "field"
+	switch t := s.Type.(type) {
+	case *ast.InterfaceType:
+		list, kind = t.Methods, "method"
+	case *ast.StructType:
+		list = t.Fields
+	default:
+		return
+	}
+	for _, f := range list.List {
+		for _, id := range f.Names {
+			decls[s.Name.Name+"."+id.Name] = Decl{kind, file}
+		}
+	}
 }
 
 // recvName returns T for receivers T, *T, T[X] and *T[X, Y].

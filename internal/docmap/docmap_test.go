@@ -1,6 +1,7 @@
 package docmap
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,12 +123,12 @@ func TestIndexListsEverything(t *testing.T) {
 	}
 	for _, d := range docs {
 		if name := filepath.Base(d); name != "README.md" && !strings.Contains(readme, "("+name+")") {
-			t.Errorf("docs/README.md does not link %s", name)
+			t.Errorf("docs/README.md, the documentation index, does not link %s: add a row for it", name)
 		}
 	}
 	for _, nb := range nbs {
 		if name := "../notebooks/" + filepath.Base(nb); !strings.Contains(readme, "("+name+")") {
-			t.Errorf("docs/README.md does not link %s", name)
+			t.Errorf("docs/README.md, the documentation index, does not link %s: add a row for it", name)
 		}
 	}
 }
@@ -175,12 +176,61 @@ func TestIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, want := range map[string]string{"ParseTable": "func", "Decl.Test": "method", "Row": "type", "Required": "var", "TestIndex": "func"} {
+	for name, want := range map[string]string{"ParseTable": "func", "Decl.Test": "method", "Row": "type", "Row.Paper": "field", "Required": "var", "TestIndex": "func"} {
 		if d[name].Kind != want {
 			t.Errorf("%s: kind %q, want %q", name, d[name].Kind, want)
 		}
 	}
 	if !d["TestIndex"].Test() || d["ParseTable"].Test() {
 		t.Error("test files not told apart")
+	}
+}
+
+// TestNotebookReferences checks the names the notebooks cite: every
+// backticked package.Name or package.Type.Method in a notebook's text or
+// code whose package is a folder of this module must exist there (a test
+// name in a _test.go file, anything else in the package's own files).
+func TestNotebookReferences(t *testing.T) {
+	nbs, _ := filepath.Glob(filepath.Join(root, "notebooks", "*.ipynb"))
+	if len(nbs) == 0 {
+		t.Fatal("no notebooks found: wrong folder?")
+	}
+	ix := index{}
+	checked := 0
+	for _, path := range nbs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var nb struct {
+			Cells []struct {
+				Source []string `json:"source"`
+			} `json:"cells"`
+		}
+		if err := json.Unmarshal(b, &nb); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		for n, c := range nb.Cells {
+			for _, s := range spans(strings.Join(c.Source, "")) {
+				pkg, name, ok := Split(s)
+				if !ok {
+					continue
+				}
+				if fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(pkg))); err != nil || !fi.IsDir() {
+					continue // not a package of this module (a variable, a file name, …)
+				}
+				checked++
+				d, found := ix.lookup(t, pkg)[name]
+				switch {
+				case !found:
+					t.Errorf("%s, cell %d: %s does not exist", filepath.Base(path), n+1, s)
+				case isTestName(name) != d.Test():
+					t.Errorf("%s, cell %d: %s is in %s", filepath.Base(path), n+1, s, d.File)
+				}
+			}
+		}
+	}
+	if checked < 10 {
+		t.Errorf("only %d references checked: is the parsing broken?", checked)
 	}
 }
