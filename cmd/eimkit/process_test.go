@@ -70,13 +70,13 @@ var procTests = []struct {
 	cmd  string
 	args []string
 }{
-	{"synthetic", []string{"-model", "snis,lars", "-target", "two-rings", "-steps", "300", "-checkpoint-every", "40",
+	{"synthetic", []string{"-model", "snis,lars", "-target", "two-rings", "-steps", "200", "-checkpoint-every", "25",
 		"-K", "32", "-T", "32", "-hidden", "8", "-batch", "16",
 		"-eval-points", "40", "-eval-samples", "8", "-lars-z-samples", "2000", "-plot-samples", "400"}},
-	{"sivi", []string{"-target", "banana", "-steps", "300", "-checkpoint-every", "40", "-K", "5", "-iwhvi-K", "3", "-batch", "8",
-		"-eval-K", "20", "-eval-batches", "4", "-plot-samples", "500"}},
-	{"hvi", []string{"-steps", "300", "-checkpoint-every", "40", "-draws", "8", "-eval-draws", "400"}},
-	{"vsmc", []string{"-steps", "150", "-checkpoint-every", "40", "-batch", "1", "-eval-runs", "60"}},
+	{"sivi", []string{"-target", "banana", "-steps", "120", "-checkpoint-every", "25", "-K", "3", "-iwhvi-K", "2", "-batch", "8",
+		"-eval-K", "10", "-eval-batches", "4", "-plot-samples", "200"}},
+	{"hvi", []string{"-steps", "200", "-checkpoint-every", "25", "-draws", "8", "-eval-draws", "400"}},
+	{"vsmc", []string{"-steps", "120", "-checkpoint-every", "25", "-batch", "1", "-eval-runs", "60"}},
 }
 
 // eimkitCmd returns the exec.Cmd of eimkit with args, its stderr captured
@@ -355,13 +355,17 @@ func diffKeys(a, b map[string]string) []string {
 // and leaves the first's files alone.
 func TestSecondProcessRefused(t *testing.T) {
 	dir := t.TempDir()
-	first, stderr1 := eimkitCmd(t, "synthetic", "-quiet", "-out", dir, "-model", "snis", "-target", "two-rings", "-steps", "1000000", "-K", "32", "-hidden", "8")
+	first, stderr1 := eimkitCmd(t, "synthetic", "-quiet", "-out", dir, "-model", "snis", "-target", "two-rings", "-steps", "1000000", "-K", "32", "-hidden", "8",
+		"-checkpoint-every", "1")
 	if err := first.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer first.Process.Kill()
 	deadline := time.Now().Add(30 * time.Second)
-	for stepsLogged(dir) == 0 {
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "snis-two-rings", "checkpoint.bin")); err == nil {
+			break
+		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the first run did not start\n%s", stderr1)
 		}
@@ -382,7 +386,8 @@ func TestSecondProcessRefused(t *testing.T) {
 	first.Process.Signal(syscall.SIGKILL)
 	first.Wait()
 	// Killed, the first leaves a stale lock, taken over by the next run.
-	third, stderr3 := eimkitCmd(t, "synthetic", "-out", dir, "-model", "snis", "-target", "two-rings", "-steps", "10", "-lr", "0.01")
+	third, stderr3 := eimkitCmd(t, "synthetic", "-out", dir, "-model", "snis", "-target", "two-rings", "-steps", "10", "-lr", "0.01",
+		"-K", "32", "-hidden", "8", "-eval-points", "10", "-eval-samples", "2", "-plot-samples", "100")
 	if err := third.Start(); err != nil {
 		t.Fatal(err)
 	}
