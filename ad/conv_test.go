@@ -77,10 +77,10 @@ func tfPad(in, k, stride int, pad ad.Padding) (out, before int) {
 	return int(math.Ceil(float64(in-k+1) / float64(stride))), 0
 }
 
-// gamma is the summation error bound γₙ = n·u/(1 − n·u) with u = 2⁻⁵³:
+// convGamma is the summation error bound γₙ = n·u/(1 − n·u) with u = 2⁻⁵³:
 // a sum of n products computed in floating point in any order is within
 // γₙ Σ|terms| of the exact sum.
-func gamma(n int) float64 {
+func convGamma(n int) float64 {
 	const u = 0x1p-53
 	return float64(n) * u / (1 - float64(n)*u)
 }
@@ -114,7 +114,7 @@ func convRef(x, w *ad.Tensor, stride int, pad ad.Padding) (out, bound *ad.Tensor
 					}
 					k := ((b*oh+i)*ow+j)*f + o
 					out.Data()[k] = s
-					bound.Data()[k] = gamma(kh*kw*c) * abs
+					bound.Data()[k] = convGamma(kh*kw*c) * abs
 				}
 			}
 		}
@@ -157,15 +157,15 @@ func convTRef(y, w *ad.Tensor, stride int, pad ad.Padding, outH, outW int) (out,
 		}
 	}
 	for k := range count {
-		bound.Data()[k] *= gamma(count[k])
+		bound.Data()[k] *= convGamma(count[k])
 	}
 	return out, bound
 }
 
-// wantWithin fails unless got and want have the same shape and differ
+// convWithin fails unless got and want have the same shape and differ
 // entry by entry by at most 2·bound (both are computed sums, each within
 // bound of the exact one).
-func wantWithin(t *testing.T, what string, got, want, bound *ad.Tensor) {
+func convWithin(t *testing.T, what string, got, want, bound *ad.Tensor) {
 	t.Helper()
 	if !slices.Equal(got.Shape(), want.Shape()) {
 		t.Fatalf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
@@ -252,9 +252,9 @@ func TestConvForward(t *testing.T) {
 		rng := newRNG("conv forward " + g.name)
 		x, w, y := g.x(rng), g.k(rng), g.y(rng)
 		want, bound := convRef(x, w, g.stride, g.pad)
-		wantWithin(t, g.name+" Conv2D", ad.Conv2D(x, w, g.stride, g.pad), want, bound)
+		convWithin(t, g.name+" Conv2D", ad.Conv2D(x, w, g.stride, g.pad), want, bound)
 		want, bound = convTRef(y, w, g.stride, g.pad, g.h, g.w)
-		wantWithin(t, g.name+" ConvTranspose2D", g.convT(y, w), want, bound)
+		convWithin(t, g.name+" ConvTranspose2D", g.convT(y, w), want, bound)
 	}
 }
 
@@ -286,7 +286,7 @@ func TestConvAdjoint(t *testing.T) {
 		rhs := dot(x, g.convT(y, w))
 		S := dot(ad.Conv2D(abs(x), abs(w), g.stride, g.pad), abs(y))
 		k := g.kh * g.kw
-		tol := (gamma(k*g.c+y.Len()) + gamma(k*(g.f+1)+x.Len())) * S * (1 + 1e-12)
+		tol := (convGamma(k*g.c+y.Len()) + convGamma(k*(g.f+1)+x.Len())) * S * (1 + 1e-12)
 		if d := math.Abs(lhs - rhs); !(d <= tol) {
 			t.Errorf("%s: ⟨Conv2D(x), y⟩ = %.17g, ⟨x, ConvTranspose2D(y)⟩ = %.17g (diff %.3g, bound %.3g)", g.name, lhs, rhs, d, tol)
 		}
@@ -341,10 +341,10 @@ func TestGradConvComposite(t *testing.T) {
 		randn(rng, 1, 7, 7, 2), ad.MulScalar(randn(rng, 4, 4, 2, 3), 0.3), randn(rng, 3), randn(rng, 4, 4, 2, 3))
 }
 
-// gradFD checks ad.Grad of the scalar loss against central finite
+// convGradFD checks ad.Grad of the scalar loss against central finite
 // differences at the inputs (first order only, for networks too large for
 // checkGrad's higher orders).
-func gradFD(t *testing.T, name string, loss func(xs ...*ad.Tensor) *ad.Tensor, inputs ...*ad.Tensor) {
+func convGradFD(t *testing.T, name string, loss func(xs ...*ad.Tensor) *ad.Tensor, inputs ...*ad.Tensor) {
 	t.Helper()
 	var theta []float64
 	offs := []int{0}
@@ -418,7 +418,7 @@ func TestGradConvHVAEStack(t *testing.T) {
 	if got := encoder(true, enc...).Shape(); !slices.Equal(got, sh(2, 4, 4, ch)) {
 		t.Fatalf("encoder output shape %v, want [2 4 4 %d]", got, ch)
 	}
-	gradFD(t, "encoder", func(xs ...*ad.Tensor) *ad.Tensor { return head(encoder(false, xs...), rEnc) }, enc...)
+	convGradFD(t, "encoder", func(xs ...*ad.Tensor) *ad.Tensor { return head(encoder(false, xs...), rEnc) }, enc...)
 
 	dec := []*ad.Tensor{randn(rng, 2, 4, 4, ch),
 		ad.MulScalar(randn(rng, 4, 4, ch, ch), 0.5), randn(rng, ch),
@@ -428,7 +428,7 @@ func TestGradConvHVAEStack(t *testing.T) {
 	if got := decoder(true, dec...).Shape(); !slices.Equal(got, sh(2, 28, 28, 1)) {
 		t.Fatalf("decoder output shape %v, want [2 28 28 1]", got)
 	}
-	gradFD(t, "decoder", func(xs ...*ad.Tensor) *ad.Tensor { return head(decoder(false, xs...), rDec) }, dec...)
+	convGradFD(t, "decoder", func(xs ...*ad.Tensor) *ad.Tensor { return head(decoder(false, xs...), rDec) }, dec...)
 }
 
 // TestRelu checks values (NaN passes through, −0 and −Inf give 0), the
