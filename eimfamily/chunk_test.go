@@ -33,6 +33,7 @@ type chunkCase struct {
 	integrands func(rng *rand.Rand, s int) *ad.Tensor
 	boundS     func(rng *rand.Rand, s int) *ad.Tensor
 	params     []*ad.Tensor
+	evaluateS  func(rng *rand.Rand, s int) *ad.Tensor
 }
 
 func chunkCases() []chunkCase {
@@ -53,10 +54,12 @@ func chunkCases() []chunkCase {
 		cases = append(cases,
 			chunkCase{"SNIS " + v.name, func(k int) { snis.Chunk = k },
 				func(rng *rand.Rand, s int) *ad.Tensor { return snis.Integrands(rng, c, x, s) },
-				func(rng *rand.Rand, s int) *ad.Tensor { return snis.BoundS(rng, c, x, s) }, snis.Params()},
+				func(rng *rand.Rand, s int) *ad.Tensor { return snis.BoundS(rng, c, x, s) }, snis.Params(),
+				func(rng *rand.Rand, s int) *ad.Tensor { return snis.EvaluateS(rng, c, x, s) }},
 			chunkCase{"TRS " + v.name, func(k int) { trs.Chunk = k },
 				func(rng *rand.Rand, s int) *ad.Tensor { return trs.Integrands(rng, c, x, s) },
-				func(rng *rand.Rand, s int) *ad.Tensor { return trs.BoundS(rng, c, x, s) }, trs.Params()})
+				func(rng *rand.Rand, s int) *ad.Tensor { return trs.BoundS(rng, c, x, s) }, trs.Params(),
+				func(rng *rand.Rand, s int) *ad.Tensor { return trs.EvaluateS(rng, c, x, s) }})
 	}
 	for _, v := range []struct {
 		name string
@@ -67,7 +70,8 @@ func chunkCases() []chunkCase {
 		c := v.ctx
 		cases = append(cases, chunkCase{"HIS " + v.name, func(k int) { h.Chunk = k },
 			func(rng *rand.Rand, s int) *ad.Tensor { return h.Integrands(rng, c, x, s) },
-			func(rng *rand.Rand, s int) *ad.Tensor { return h.BoundS(rng, c, x, s) }, h.Params()})
+			func(rng *rand.Rand, s int) *ad.Tensor { return h.BoundS(rng, c, x, s) }, h.Params(),
+			func(rng *rand.Rand, s int) *ad.Tensor { return h.EvaluateS(rng, c, x, s) }})
 	}
 	return cases
 }
@@ -88,6 +92,9 @@ func TestChunkBitwise(t *testing.T) {
 			}
 			if got := c.boundS(rand.New(rand.NewPCG(11, 12)), chunkS).Data(); !bitsEqual(got, wantB) {
 				t.Errorf("%s, Chunk %d: BoundS %v, Chunk %d gives %v", c.name, k, got, chunkS, wantB)
+			}
+			if got := c.evaluateS(rand.New(rand.NewPCG(11, 12)), chunkS); got.RequiresGrad() || !bitsEqual(got.Data(), wantB) {
+				t.Errorf("%s, Chunk %d: EvaluateS %v (graph: %t), want BoundS's %v as a constant", c.name, k, got.Data(), got.RequiresGrad(), wantB)
 			}
 		}
 	}

@@ -79,7 +79,8 @@
 // their samples Chunk at a time (a field of each family; 0 holds about
 // ChunkRows = 2¹⁶ proposal draws per chunk) and join the [c, n]
 // integrands before one log-mean-exp over S, so the result is the same for
-// every chunk size; see ChunkRows for the exact conditions of bitwise
+// every chunk size; EvaluateS is BoundS's value without a graph, holding
+// one chunk at a time. See ChunkRows for the exact conditions of bitwise
 // equality and what chunking does to memory.
 //
 // # TRS

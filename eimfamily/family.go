@@ -246,11 +246,12 @@ func params(p Proposal, e Energy, extra ...*ad.Tensor) []*ad.Tensor {
 // whatever batch it is in (ad's own product kernels, used for small
 // products such as the 2-D models', do; products large enough for
 // gonum's Dgemm may round differently with the batch size, and then
-// chunk sizes agree to rounding). Where a parameter requires gradients
-// the graph of every chunk is kept, so the gradient is the unchunked
-// bound's (to rounding in its accumulation) and memory is not bounded;
-// where nothing does, nothing is recorded and each chunk's intermediate
-// values are garbage once its integrands are computed.
+// chunk sizes agree to rounding). BoundS and Integrands keep the graph of
+// every chunk, so their gradient is the unchunked bound's (to rounding in
+// its accumulation) and their memory grows with S; EvaluateS, the
+// evaluation path, drops each chunk's graph once its integrands are
+// computed, so its memory is one chunk's whatever S, and its value is
+// BoundS's, bitwise.
 const ChunkRows = 1 << 16
 
 // chunkSize returns the number of samples per chunk: chunk if set, else
@@ -263,16 +264,32 @@ func chunkSize(chunk, perSample int) int {
 }
 
 // chunked calls f for consecutive chunks of at most c of the s samples
-// and joins the [c, n] results along the first axis.
-func chunked(c, s int, f func(c int) *ad.Tensor) *ad.Tensor {
+// and joins the [c, n] results along the first axis, each detached first
+// if detach is set (so that its graph is garbage at once).
+func chunked(c, s int, detach bool, f func(c int) *ad.Tensor) *ad.Tensor {
+	part := func(k int) *ad.Tensor {
+		w := f(k)
+		if detach {
+			w = w.Detach()
+		}
+		return w
+	}
 	if c >= s {
-		return f(s)
+		return part(s)
 	}
 	var parts []*ad.Tensor
 	for lo := 0; lo < s; lo += c {
-		parts = append(parts, f(min(c, s-lo)))
+		parts = append(parts, part(min(c, s-lo)))
 	}
 	return ad.Concat(0, parts...)
+}
+
+// detached returns t.Detach(), or nil for nil.
+func detached(t *ad.Tensor) *ad.Tensor {
+	if t == nil {
+		return nil
+	}
+	return t.Detach()
 }
 
 func shapeOrNil(t *ad.Tensor) any {

@@ -293,10 +293,10 @@ func (h *HIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // the shapes do not fit or s < 1.
 func (h *HIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(h.integrands("Integrands", rng, ctx, x, s), lead, s)
+	return unflat(h.integrands("Integrands", rng, ctx, x, s, false), lead, s)
 }
 
-func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int, detach bool) *ad.Tensor {
 	h.check(who)
 	n := checkBatch("HIS."+who, ctx, x, h.Dim(), h.Energy)
 	if s < 1 {
@@ -305,7 +305,7 @@ func (h *HIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *
 	if s == 1 {
 		return ad.Reshape(h.integrand(rng, ctx, x), 1, n)
 	}
-	return chunked(chunkSize(h.Chunk, n), s, func(c int) *ad.Tensor {
+	return chunked(chunkSize(h.Chunk, n), s, detach, func(c int) *ad.Tensor {
 		return h.integrand(rng, ctx, ad.BroadcastTo(ad.Unsqueeze(x, 0), c, n, h.Dim()))
 	})
 }
@@ -379,5 +379,5 @@ func (h *HIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 // x has shape [n, d], ctx is nil or [n, c]. It panics if s < 1.
 func (h *HIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(ad.LogMeanExp(h.integrands("BoundS", rng, ctx, x, s), 0), lead)
+	return unflat(ad.LogMeanExp(h.integrands("BoundS", rng, ctx, x, s, false), 0), lead)
 }

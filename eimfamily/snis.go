@@ -119,7 +119,7 @@ func (m *SNIS) Sample(rng *rand.Rand, ctx *ad.Tensor, n int) *ad.Tensor {
 // log π(x), in the proposal's.
 func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	w := m.integrands("Bound", rng, ctx, x, 1)
+	w := m.integrands("Bound", rng, ctx, x, 1, false)
 	return unflat(ad.Reshape(w, w.Dim(1)), lead)
 }
 
@@ -133,7 +133,7 @@ func (m *SNIS) Bound(rng *rand.Rand, ctx, x *ad.Tensor) *ad.Tensor {
 // panics if s < 1.
 func (m *SNIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0), lead)
+	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s, false), 0), lead)
 }
 
 // Integrands returns s independent draws of the Eq. (3) integrand for each
@@ -144,10 +144,10 @@ func (m *SNIS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 // [n, c]).
 func (m *SNIS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(m.integrands("Integrands", rng, ctx, x, s), lead, s)
+	return unflat(m.integrands("Integrands", rng, ctx, x, s, false), lead, s)
 }
 
-func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int, detach bool) *ad.Tensor {
 	m.check(who)
 	n := checkBatch("SNIS."+who, ctx, x, m.Proposal.Dim(), m.Energy)
 	if s < 1 {
@@ -162,7 +162,7 @@ func (m *SNIS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) 
 	if !shared {
 		perSample *= n
 	}
-	return chunked(chunkSize(m.Chunk, perSample), s, func(c int) *ad.Tensor {
+	return chunked(chunkSize(m.Chunk, perSample), s, detach, func(c int) *ad.Tensor {
 		var cand *ad.Tensor
 		switch {
 		case shared:

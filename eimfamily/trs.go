@@ -315,10 +315,10 @@ func (m *TRS) boundGiven(ctx, x, logPi, cand *ad.Tensor) *ad.Tensor {
 // same draws), computed Chunk rows at a time (ChunkRows).
 func (m *TRS) Integrands(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(m.integrands("Integrands", rng, ctx, x, s), lead, s)
+	return unflat(m.integrands("Integrands", rng, ctx, x, s, false), lead, s)
 }
 
-func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
+func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int, detach bool) *ad.Tensor {
 	m.check(who)
 	n := checkBatch("TRS."+who, ctx, x, m.Proposal.Dim(), m.Energy)
 	if s < 1 {
@@ -341,7 +341,7 @@ func (m *TRS) integrands(who string, rng *rand.Rand, ctx, x *ad.Tensor, s int) *
 		perSample *= n
 	}
 	row := 0
-	return chunked(chunkSize(m.Chunk, perSample), s, func(c int) *ad.Tensor {
+	return chunked(chunkSize(m.Chunk, perSample), s, detach, func(c int) *ad.Tensor {
 		var cand *ad.Tensor
 		switch {
 		case maxRej == 0:
@@ -506,7 +506,7 @@ func (m *TRS) integrandsGiven(ctx, logPi, logQ *ad.Tensor, q trsQ, idx []int, ca
 // use Bound.
 func (m *TRS) BoundS(rng *rand.Rand, ctx, x *ad.Tensor, s int) *ad.Tensor {
 	x, lead := flatX(ctx, x)
-	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s), 0), lead)
+	return unflat(ad.LogMeanExp(m.integrands("BoundS", rng, ctx, x, s, false), 0), lead)
 }
 
 // logQI returns log q(i | x) for i = 1..T as plain numbers, [n][T]
