@@ -502,9 +502,9 @@ func vsmcMarkdown(r *vsmcResults) string {
 
 // writeBoundsPNG plots each run's training objective against the step
 // (smoothed over windows) with the Kalman log-likelihood as a dashed line.
-// The y range starts 3 nats below the Kalman value (or at the lowest
-// smoothed point if that is higher), so the first steps do not flatten the
-// picture.
+// The y range covers the second half of every curve and the Kalman line
+// (and at least 3 nats below the Kalman value), so every named curve is
+// visible and the first steps, far below, do not flatten the picture.
 func writeBoundsPNG(path string, r *vsmcResults) error {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("Variational SMC, linear-Gaussian (C %s), N = %d", r.Obs, r.N)
@@ -515,11 +515,15 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 	p.Add(plotter.NewGrid())
 	truth := r.KalmanLogLik
 	lowest, highest := truth, truth
+	lowest = truth - 3
 	for i, run := range r.Runs {
 		pts := smoothed(run.objectives, max(1, len(run.objectives)/200))
-		for _, pt := range pts {
+		for j, pt := range pts {
 			if !math.IsNaN(pt.Y) && !math.IsInf(pt.Y, 0) {
-				lowest, highest = min(lowest, pt.Y), max(highest, pt.Y)
+				if j >= len(pts)/2 {
+					lowest = min(lowest, pt.Y)
+				}
+				highest = max(highest, pt.Y)
 			}
 		}
 		l, err := plotter.NewLine(pts)
@@ -540,8 +544,9 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 	p.Add(ref)
 	p.Legend.Add(fmt.Sprintf("Kalman log p(y) = %.3f", truth), ref)
 	p.X.Min, p.X.Max = 0, float64(r.Steps)
-	p.Y.Min = max(lowest, truth-3) - 0.05
-	p.Y.Max = highest + 0.1
+	pad := 0.04 * (highest - lowest)
+	p.Y.Min = lowest - pad
+	p.Y.Max = highest + pad
 	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	return writePNG(path, img)
