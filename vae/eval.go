@@ -51,8 +51,9 @@ func (s streams) rng(kind, i, j int) *rand.Rand {
 // with no gradient graph; the result is the same for any chunk sizes.
 // For LARS it first estimates Z from Prior.EvalDraws proposal draws,
 // unless an estimate at the current parameters exists. It returns ctx's
-// error if ctx is done before the end. It panics if S < 1 or x is not
-// [n, dx].
+// error if ctx is done before the end, and an error if an entry of x is
+// not finite or the prior is not one of the package's types. It panics if
+// S < 1 or x is not [n, dx].
 func (m *Model) LogWeights(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) (*ad.Tensor, error) {
 	n := m.check("LogWeights", x)
 	out := make([]float64, S*n)
@@ -75,8 +76,8 @@ func (m *Model) LogWeights(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S 
 // Σ_s w_s = p(x)); for LARS it is the plug-in estimate of Bauer & Mnih.
 // It holds the S weights of ImageChunk images at a time, and the
 // log-sum-exp runs over s in order, so the numbers do not depend on the
-// chunk sizes. It returns ctx's error if ctx is done before the end. It
-// panics if S < 1 or x is not [n, dx].
+// chunk sizes. It returns errors as LogWeights does and panics if S < 1
+// or x is not [n, dx].
 func (m *Model) Eval(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error) {
 	n := m.check("Eval", x)
 	out := make([]float64, n)
@@ -149,6 +150,11 @@ func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, v
 		panic(fmt.Sprintf("vae: Model.Eval: S = %d, want S ≥ 1", S))
 	}
 	n := x.Dim(0)
+	for j, v := range x.Data() {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return fmt.Errorf("vae: Model.Eval: image %d, pixel %d is %v", j/x.Dim(1), j%x.Dim(1), v)
+		}
+	}
 	sc, ic := m.SampleChunk, m.ImageChunk
 	if ic <= 0 {
 		ic = 100

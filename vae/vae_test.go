@@ -455,6 +455,21 @@ func TestEvalCancel(t *testing.T) {
 	}
 }
 
+// TestEvalBadInput: a pixel that is NaN or infinite is an error.
+func TestEvalBadInput(t *testing.T) {
+	m, err := NewModel(newRNG(27), tinyConfig(Gaussian), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []float64{math.NaN(), math.Inf(1)} {
+		x := tinyBatch(newRNG(28), 3)
+		x.Data()[6] = v
+		if _, err := m.Eval(context.Background(), newRNG(29), x, 2); err == nil {
+			t.Errorf("pixel %v: no error", v)
+		}
+	}
+}
+
 // TestTrainStep: a few steps with each prior change the parameters,
 // keep the objective finite, and for LARS move the moving average of Z.
 func TestTrainStep(t *testing.T) {
