@@ -102,6 +102,27 @@
 // 200×1 and 13×7 samples × images, and by the tests at sizes where ad
 // switches kernels).
 //
+// # Driving a run
+//
+// A command builds the model from the training split's per-pixel mean,
+// trains on the scaled schedule and evaluates the whole test set in one
+// call (SNIS's candidates are then drawn once for all images):
+//
+//	m, err := vae.NewModel(rng, vae.Config{Prior: vae.SNIS}, trainMean)
+//	params := m.Params()                 // named: checkpoint with nn.Save
+//	sch := vae.Schedule{Steps: steps}
+//	opt := sch.Adam()
+//	for step := range steps {
+//	    x := nextBatch()                 // [128, 784], binarized
+//	    elbo, err := m.TrainStep(rng, opt, params.Tensors(), x, sch.KLWeight(step))
+//	}
+//	bounds, err := m.Eval(ctx, rng, xTest, 1000) // one value per image
+//	grid := m.SampleMeans(rng, 64)                // [64, 784] Bernoulli means
+//
+// A checkpoint must also hold LARS's moving average of Z
+// (LARSPrior.Model.ZAvg) and may hold its evaluation estimate
+// (LARSPrior.EvalZ, SetEvalZ), which takes 10⁸ energy evaluations.
+//
 // # Shapes
 //
 // Data x is [n, dx], latents [n, dz]; Objective and Eval give one value
