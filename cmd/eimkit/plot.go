@@ -7,6 +7,7 @@ import (
 	"math"
 
 	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/palette/moreland"
 	"gonum.org/v1/plot/plotter"
@@ -93,11 +94,20 @@ func histogramGrid(t data.Target, xs []float64, cells int) *gridXYZ {
 func heatPalette() palette.Palette { return moreland.ExtendedBlackBody().Palette(256) }
 
 // densityPlot is one panel: g as a heat map on the target's box.
-func densityPlot(g *gridXYZ, title string) *plot.Plot {
+func densityPlot(g *gridXYZ, title string) *plot.Plot { return densityPlotTo(g, title, 0) }
+
+// densityPlotTo is densityPlot on the colour scale [0, vmax] (vmax 0: the
+// grid's own maximum); cells above vmax take the scale's top colour.
+func densityPlotTo(g *gridXYZ, title string, vmax float64) *plot.Plot {
 	p := plot.New()
 	p.Title.Text = title
-	h := plotter.NewHeatMap(g, heatPalette())
+	pal := heatPalette()
+	h := plotter.NewHeatMap(g, pal)
 	h.Rasterized = true
+	if vmax > 0 {
+		h.Min, h.Max = 0, vmax
+		h.Overflow = pal.Colors()[len(pal.Colors())-1]
+	}
 	p.Add(h)
 	p.X.Min, p.X.Max = g.xs[0]-(g.xs[1]-g.xs[0])/2, g.xs[len(g.xs)-1]+(g.xs[1]-g.xs[0])/2
 	p.Y.Min, p.Y.Max = g.ys[0]-(g.ys[1]-g.ys[0])/2, g.ys[len(g.ys)-1]+(g.ys[1]-g.ys[0])/2
@@ -202,4 +212,104 @@ func writePNG(path string, img *vgimg.Canvas) error {
 		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(w)
 		return err
 	})
+}
+
+// densityCells is the resolution of the density panels of synthetic.
+const densityCells = 100
+
+// densityName is the file in a run's directory holding its density
+// histogram (a gridJSON), from which the Fig. 2 grid is drawn.
+const densityName = "density.json"
+
+// gridJSON is a histogram grid on disk.
+type gridJSON struct {
+	Cells int       `json:"cells"`
+	Lo    []float64 `json:"lo"`
+	Hi    []float64 `json:"hi"`
+	Z     []float64 `json:"z"` // row-major, z[r*cells + c] at (x_c, y_r)
+}
+
+func (g *gridXYZ) toJSON(lo, hi [2]float64) gridJSON {
+	return gridJSON{Cells: len(g.xs), Lo: lo[:], Hi: hi[:], Z: g.z}
+}
+
+func (j gridJSON) grid() (*gridXYZ, error) {
+	if j.Cells < 2 || len(j.Lo) != 2 || len(j.Hi) != 2 || len(j.Z) != j.Cells*j.Cells {
+		return nil, fmt.Errorf("malformed density grid (%d cells, %d values)", j.Cells, len(j.Z))
+	}
+	g := newGrid([2]float64{j.Lo[0], j.Lo[1]}, [2]float64{j.Hi[0], j.Hi[1]}, j.Cells)
+	copy(g.z, j.Z)
+	return g, nil
+}
+
+// densityRow is one row of the Fig. 2 grid: a target and its panels (the
+// target's density first, then each model's histogram).
+type densityRow struct {
+	target string
+	grids  []*gridXYZ
+	titles []string
+}
+
+// writeDensityGridPNG draws Fig. 2: targets in rows, the target density
+// first and then each model, all panels of a row on one colour scale from
+// 0 to the target's maximum density (a model's cells above it are drawn
+// white, the scale's top), with the scale as a bar at the row's end.
+func writeDensityGridPNG(path string, rows []densityRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cols := len(rows[0].grids)
+	const panel, barW, titleH = 2.3 * vg.Inch, 1.0 * vg.Inch, 0.35 * vg.Inch
+	w, h := vg.Length(cols)*panel+barW, vg.Length(len(rows))*panel+titleH
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	title := draw.Crop(dc, 0, 0, h-titleH, 0)
+	title.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)),
+		XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler},
+		vg.Point{X: w / 2, Y: h - titleH/2}, "Target and learned densities (Fig. 2): exact samples of each trained model")
+	body := draw.Crop(dc, 0, 0, 0, -titleH)
+	panels := draw.Crop(body, 0, -barW, 0, 0)
+	bars := draw.Crop(body, w-barW, 0, 0, 0)
+	pad := draw.Tiles{Rows: len(rows), Cols: cols, PadX: vg.Inch / 10, PadY: vg.Inch / 10,
+		PadTop: vg.Inch / 20, PadBottom: vg.Inch / 20, PadLeft: vg.Inch / 20, PadRight: vg.Inch / 20}
+	plots := make([][]*plot.Plot, len(rows))
+	maxes := make([]float64, len(rows))
+	for r, row := range rows {
+		maxes[r] = row.grids[0].Max()
+		for c, g := range row.grids {
+			p := densityPlotTo(g, row.titles[c], maxes[r])
+			p.Title.TextStyle.Font.Size = vg.Points(9)
+			if r == len(rows)-1 {
+				p.X.Label.Text = "x₁"
+			}
+			if c == 0 {
+				p.Y.Label.Text = row.target + "\nx₂"
+			}
+			plots[r] = append(plots[r], p)
+		}
+	}
+	canvases := plot.Align(plots, pad, panels)
+	for r := range plots {
+		for c, p := range plots[r] {
+			p.Draw(canvases[r][c])
+		}
+	}
+	barTiles := draw.Tiles{Rows: len(rows), Cols: 1, PadY: vg.Inch / 10,
+		PadTop: vg.Inch / 20, PadBottom: vg.Inch / 20, PadLeft: vg.Inch / 20, PadRight: vg.Inch / 4}
+	for r := range rows {
+		cm := moreland.ExtendedBlackBody()
+		cm.SetMin(0)
+		cm.SetMax(maxes[r])
+		p := plot.New()
+		p.Add(&plotter.ColorBar{ColorMap: cm, Vertical: true})
+		p.HideX()
+		p.Y.Label.Text = "density"
+		p.Y.Padding = 0
+		p.Title.Text = " "
+		p.Title.TextStyle.Font.Size = vg.Points(9)
+		c := barTiles.At(bars, 0, r)
+		// A narrow bar in the middle of its tile.
+		p.Draw(draw.Crop(c, 0, -(c.Max.X-c.Min.X)/3, vg.Inch/4, 0))
+	}
+	return writePNG(path, img)
 }

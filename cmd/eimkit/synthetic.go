@@ -47,8 +47,10 @@ and writes, under -out:
 	results.json             one object per model and target
 	results.md               the same as a markdown table
 	curves-<target>.png      training objective against step for each model (Fig. 1)
+	densities.png            targets in rows, the target density and each model's (Fig. 2)
 	<model>-<target>/
 	    density.png          target density beside the learned one (Fig. 2)
+	    density.json         the histogram of density.png, for densities.png
 	    result.json          the run's entry of results.json
 	    checkpoint.bin       parameters, optimizer, random state, training record
 
@@ -271,8 +273,15 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 		}
 		curves = append(curves, f)
 	}
+	rows, err := c.densityRows(specs)
+	if err != nil {
+		return err
+	}
 	if err := writeResults(c.out, results); err != nil {
 		return err
+	}
+	if err := writeDensityGridPNG(filepath.Join(c.out, "densities.png"), rows); err != nil {
+		return fmt.Errorf("densities.png: %w", err)
 	}
 	for _, f := range curves {
 		if err := f(); err != nil {
@@ -311,6 +320,37 @@ func (c *syntheticConfig) curves(target string, specs []runSpec) (func() error, 
 	title := fmt.Sprintf("%s, proposal N(0, %g·I)", target, c.ms.ProposalVar)
 	path := filepath.Join(c.out, "curves-"+target+".png")
 	return func() error { return writeCurvesPNG(path, t, curves, title) }, nil
+}
+
+// densityRows reads every run's density grid for Fig. 2: one row per
+// target, the target's exact density first, then the models in order.
+func (c *syntheticConfig) densityRows(specs []runSpec) ([]densityRow, error) {
+	var rows []densityRow
+	for _, tn := range c.targets {
+		t, err := data.ByName(tn)
+		if err != nil {
+			return nil, err
+		}
+		row := densityRow{target: tn, grids: []*gridXYZ{targetGrid(t, densityCells)}, titles: []string{"target"}}
+		for _, s := range specs {
+			if s.target != tn {
+				continue
+			}
+			var j gridJSON
+			b, err := os.ReadFile(filepath.Join(s.dir, densityName))
+			if err == nil {
+				err = json.Unmarshal(b, &j)
+			}
+			g, gerr := j.grid()
+			if err != nil || gerr != nil {
+				return nil, fmt.Errorf("%s: density grid: %w", s.name(), errors.Join(err, gerr))
+			}
+			row.grids = append(row.grids, g)
+			row.titles = append(row.titles, strings.ToUpper(s.model))
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // do runs one spec to its result: reused if the run's result.json is
@@ -379,7 +419,7 @@ func (r runSpec) evaluate(ctx context.Context, m model, rec *experiment.Record) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	const cells = 100
+	const cells = densityCells
 	samples := m.sample(ctx, rand.New(stream(r.seed, "plot", r.model, r.target)), r.ev.PlotSamples)
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -391,6 +431,10 @@ func (r runSpec) evaluate(ctx context.Context, m model, rec *experiment.Record) 
 	title := fmt.Sprintf("%s: %d %s\ntest %.3f, E_p log p %.3f", strings.ToUpper(r.model), r.ev.PlotSamples, what, mean, res.TrueMeanLogDensity)
 	if err := writeDensityPNG(filepath.Join(r.dir, "density.png"), target, samples.Data(), cells, title); err != nil {
 		return nil, fmt.Errorf("%s: density picture: %w", r.name(), err)
+	}
+	lo, hi := target.Bounds()
+	if err := experiment.WriteJSON(filepath.Join(r.dir, densityName), histogramGrid(target, samples.Data(), densityCells).toJSON(lo, hi)); err != nil {
+		return nil, err
 	}
 	return res, nil
 }
@@ -424,8 +468,10 @@ func (r runSpec) readResult() (*result, error) {
 	if !maps.Equal(res.Settings, r.resultSettings()) {
 		return nil, nil
 	}
-	if _, err := os.Stat(filepath.Join(r.dir, "density.png")); err != nil {
-		return nil, nil
+	for _, f := range []string{"density.png", densityName} {
+		if _, err := os.Stat(filepath.Join(r.dir, f)); err != nil {
+			return nil, nil
+		}
 	}
 	if _, err := os.Stat(r.checkpointPath()); err != nil {
 		return nil, nil

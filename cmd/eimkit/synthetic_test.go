@@ -108,6 +108,7 @@ func TestSyntheticEndToEnd(t *testing.T) {
 	for _, tg := range data.Names() {
 		checkPNG(t, filepath.Join(dir, "curves-"+tg+".png"))
 	}
+	checkPNG(t, filepath.Join(dir, "densities.png"))
 	md, err := os.ReadFile(filepath.Join(dir, "results.md"))
 	if err != nil {
 		t.Fatal(err)
