@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"sivi": {summary: "fit SIVI and IWHVI to Yin & Zhou's 2-D toy targets; bounds vs log Z and pictures (Sec. 5.2)", run: runSIVI},
 	"hvi":  {summary: "train Hamiltonian VI and a Gaussian q on a correlated Gaussian posterior; bounds vs log p(x) (Sec. 3.3, 5.3)", run: runHVI},
 	"vsmc": {summary: "train variational SMC proposals on the linear-Gaussian model; ELBO, IWAE, FIVO vs Kalman (Sec. 5.3)", run: runVSMC},
+	"vae":  {summary: "train VAEs with Gaussian, TRS, SNIS, HIS and LARS priors on binarized MNIST / Fashion-MNIST; test IWAE-1000 (Table 1)", run: runVAE},
 }
 
 // gcPercent is the garbage collector's target used unless GOGC is set.
