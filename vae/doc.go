@@ -98,9 +98,9 @@
 // its product kernels by the operands' sizes, and kernels round
 // differently, so with one shape per layer each row's numbers depend on
 // that row alone. Together these make the result the same bits for any
-// chunk sizes (checked at the paper's sizes for chunks of 40×100, 7×3,
-// 200×1 and 13×7 samples × images, and by the tests at sizes where ad
-// switches kernels).
+// chunk sizes (checked at the paper's sizes, S = 200 and 10 images, for
+// chunks of 40×100, 7×3, 200×1 and 13×7 samples × images, and by the
+// tests at sizes where ad switches kernels).
 //
 // # Driving a run
 //
