@@ -412,6 +412,40 @@ func checkChunks(t *testing.T, size string, c Config, x *ad.Tensor, S int) {
 // generic path (one Sample and LogProb per image).
 type wrapped struct{ *Encoder }
 
+// TestThreadsBitwise: the medium model's evaluation and training step
+// give the same bits with ad's helper goroutine off (one thread per
+// operation) and on.
+func TestThreadsBitwise(t *testing.T) {
+	c := Config{Prior: SNIS, Data: 100, Latent: 10, EncoderHidden: []int{300}, DecoderHidden: []int{300},
+		EnergyHidden: []int{32}, K: 30}
+	run := func(threads int) ([]float64, []float64) {
+		prev := ad.SetMaxThreads(threads)
+		defer ad.SetMaxThreads(prev)
+		m, err := NewModel(newRNG(41), c, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := ad.New(make([]float64, 20*100), 20, 100)
+		for i := range x.Data() {
+			x.Data()[i] = float64(i % 3 % 2)
+		}
+		e, err := m.Eval(context.Background(), newRNG(42), x, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := m.Params().Tensors()
+		if _, err := m.TrainStep(newRNG(43), &nn.Adam{LR: 1e-3}, ps, x, 1); err != nil {
+			t.Fatal(err)
+		}
+		return e, nn.Flatten(ps)
+	}
+	e1, p1 := run(1)
+	e2, p2 := run(0)
+	if !slices.Equal(e1, e2) || !slices.Equal(p1, p2) {
+		t.Error("results depend on the number of threads")
+	}
+}
+
 // TestEncoderFastPath: the evaluation's batched path for the package's
 // Encoder consumes the streams as the generic per-image path and agrees
 // with it to rounding.
