@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -201,6 +202,7 @@ func writeCurvesPNG(path string, t data.Target, curves []curve, title string) er
 	p.X.Min, p.X.Max = 0, float64(steps)
 	p.Y.Min = max(lowest, truth-3) - 0.05
 	p.Y.Max = highest + 0.1
+	p.Y.Tick.Marker = niceTicks{}
 	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	return writePNG(path, img)
@@ -312,4 +314,141 @@ func writeDensityGridPNG(path string, rows []densityRow) error {
 		p.Draw(draw.Crop(c, 0, -(c.Max.X-c.Min.X)/3, vg.Inch/4, 0))
 	}
 	return writePNG(path, img)
+}
+
+// fig1Panel is one panel of Fig. 1: each model's held-out bound against
+// the step, and the target's E_p log p.
+type fig1Panel struct {
+	title  string
+	truth  float64
+	steps  int
+	labels []string
+	curves []plotter.XYs
+}
+
+// writeFig1PNG draws Fig. 1: a panel per target (and the mismatched
+// proposal), each model's held-out bound during training with E_p log p as
+// a dashed line, the y range from the curves' values after the first
+// fifth of the steps (the first evaluations are far below and would
+// flatten the rest), and one legend below the panels, off the curves.
+func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
+	if len(panels) == 0 {
+		return nil
+	}
+	const pw, ph, legendH, titleH = 3.2 * vg.Inch, 3.0 * vg.Inch, 0.45 * vg.Inch, 0.35 * vg.Inch
+	w, h := vg.Length(len(panels))*pw, ph+legendH+titleH
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	top := draw.Crop(dc, 0, 0, h-titleH, 0)
+	top.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)),
+		XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler},
+		vg.Point{X: w / 2, Y: h - titleH/2},
+		fmt.Sprintf("Held-out bound during training (Fig. 1): mean over %d held-out points, every %d steps (S = %d; LARS: log-likelihood with Z from %d draws)",
+			cs.Points, cs.Every, cs.Samples, 1000*cs.Samples))
+	body := draw.Crop(dc, 0, 0, legendH, -titleH)
+	var plots []*plot.Plot
+	var legend []legendEntry
+	for i, fp := range panels {
+		p := plot.New()
+		p.Title.Text = fp.title
+		p.Title.TextStyle.Font.Size = vg.Points(10)
+		p.X.Label.Text = "step"
+		if i == 0 {
+			p.Y.Label.Text = "held-out bound (nats)"
+		}
+		p.Add(plotter.NewGrid())
+		lo, hi := fp.truth, fp.truth
+		for j, pts := range fp.curves {
+			for _, pt := range pts {
+				if pt.X >= 0.2*float64(fp.steps) {
+					lo, hi = min(lo, pt.Y), max(hi, pt.Y)
+				}
+			}
+			if len(pts) == 0 {
+				continue
+			}
+			l, err := plotter.NewLine(pts)
+			if err != nil {
+				return fmt.Errorf("%s, %s: %w", fp.title, fp.labels[j], err)
+			}
+			l.Color = plotutil.Color(j)
+			l.Width = vg.Points(1.5)
+			p.Add(l)
+			if i == 0 {
+				legend = append(legend, legendEntry{fp.labels[j], l})
+			}
+		}
+		ref, err := plotter.NewLine(plotter.XYs{{X: 0, Y: fp.truth}, {X: float64(fp.steps), Y: fp.truth}})
+		if err != nil {
+			return err
+		}
+		ref.Color = color.Black
+		ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(ref)
+		if i == 0 {
+			legend = append(legend, legendEntry{"E_p log p (the best any model can do)", ref})
+		}
+		pad := 0.08 * max(hi-lo, 0.1)
+		p.X.Min, p.X.Max = 0, float64(fp.steps)
+		p.Y.Min, p.Y.Max = lo-pad, hi+pad
+		p.Y.Tick.Marker = niceTicks{}
+		plots = append(plots, p)
+	}
+	tiles := draw.Tiles{Rows: 1, Cols: len(plots), PadX: vg.Inch / 6, PadTop: vg.Inch / 10, PadBottom: vg.Inch / 20,
+		PadLeft: vg.Inch / 10, PadRight: vg.Inch / 6}
+	canvases := plot.Align([][]*plot.Plot{plots}, tiles, body)
+	for i, p := range plots {
+		p.Draw(canvases[0][i])
+	}
+	// The legend in one row below the panels.
+	strip := draw.Crop(dc, 0, 0, 0, -(h - legendH))
+	x := strip.Min.X + vg.Inch/2
+	for _, e := range legend {
+		one := plot.NewLegend()
+		one.Add(e.name, e.thumb)
+		one.Left, one.Top = true, true
+		r := one.Rectangle(strip)
+		one.XOffs = x - strip.Min.X
+		one.YOffs = -vg.Inch / 10
+		one.Draw(strip)
+		x += r.Max.X - r.Min.X + vg.Inch/3
+	}
+	return writePNG(path, img)
+}
+
+// legendEntry is an entry of a legend drawn by hand.
+type legendEntry struct {
+	name  string
+	thumb plot.Thumbnailer
+}
+
+// niceTicks places about five major ticks at multiples of a round step
+// (1, 2 or 5 × 10^k), labelled with just the digits the step needs, and
+// a minor tick between each two: gonum's default ticks can land on values
+// such as −0.5, −1.5, −2.5, which read poorly.
+type niceTicks struct{}
+
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	span := hi - lo
+	if !(span > 0) || math.IsInf(span, 0) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10(span/5)))
+	step := mag
+	for _, f := range []float64{1, 2, 5, 10} {
+		if step = f * mag; step >= span/5 {
+			break
+		}
+	}
+	decimals := max(0, int(-math.Floor(math.Log10(step)+1e-9)))
+	var ticks []plot.Tick
+	for i := math.Ceil(lo / step * 2); i/2*step <= hi+1e-9*span; i++ {
+		v := i / 2 * step
+		if int(i)%2 == 0 {
+			ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', decimals, 64)})
+		} else {
+			ticks = append(ticks, plot.Tick{Value: v})
+		}
+	}
+	return ticks
 }

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/pkg/profile"
+	"gonum.org/v1/plot/plotter"
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/data"
@@ -46,7 +47,8 @@ and writes, under -out:
 
 	results.json             one object per model and target
 	results.md               the same as a markdown table
-	curves-<target>.png      training objective against step for each model (Fig. 1)
+	fig1.png                 the held-out bound during training, a panel per target (Fig. 1)
+	curves-<target>.png      training objective against step for each model
 	densities.png            targets in rows, the target density and each model's (Fig. 2)
 	<model>-<target>/
 	    density.png          target density beside the learned one (Fig. 2)
@@ -70,6 +72,8 @@ type syntheticConfig struct {
 	ms              modelSettings
 	ev              evalSettings
 	every           int
+	curve           curveSettings
+	mismatchVar     float64 // with nine-gaussians: also train on N(0, v·I) (Fig. 1, right)
 	jobs            int
 	quiet           bool
 	cpuProfile      bool
@@ -108,6 +112,10 @@ func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, err
 	fs.IntVar(&c.ev.Samples, "eval-samples", 1000, "S of the S-sample test bound of TRS, SNIS and HIS")
 	fs.IntVar(&c.ev.LARSZSamples, "lars-z-samples", 1_000_000, "proposal draws for LARS's test-time estimate of Z")
 	fs.IntVar(&c.ev.PlotSamples, "plot-samples", 100_000, "exact samples from each learned model for its density picture")
+	fs.IntVar(&c.curve.Every, "curve-every", 500, "evaluate the held-out bound every this many training steps, for fig1.png (0: never)")
+	fs.IntVar(&c.curve.Points, "curve-points", 500, "held-out points of the bound during training")
+	fs.IntVar(&c.curve.Samples, "curve-samples", 20, "S of the S-sample bound during training (and 1000·S proposal draws for LARS's Z)")
+	fs.Float64Var(&c.mismatchVar, "mismatch-var", 0, "if > 0 and nine-gaussians is a target, also train every model on it with the proposal N(0, v·I), fig1.png's right panel (the paper: 0.1)")
 	fs.IntVar(&c.jobs, "jobs", runtime.GOMAXPROCS(0), "runs trained at the same time")
 	fs.BoolVar(&c.quiet, "quiet", false, "print nothing but errors (no progress bar)")
 	fs.BoolVar(&c.cpuProfile, "cpuprofile", false, "write a CPU profile to <out>/cpu.pprof")
@@ -144,6 +152,12 @@ func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, err
 	v.atLeast("lars-z-samples", c.ev.LARSZSamples, 1)
 	v.atLeast("plot-samples", c.ev.PlotSamples, 1)
 	v.atLeast("jobs", c.jobs, 1)
+	v.atLeast("curve-every", c.curve.Every, 0)
+	v.atLeast("curve-points", c.curve.Points, 1)
+	v.atLeast("curve-samples", c.curve.Samples, 1)
+	if c.mismatchVar < 0 {
+		v.failf("-mismatch-var %v: want ≥ 0", c.mismatchVar)
+	}
 	v.nonEmpty("out", c.out)
 	if c.cpuProfile && c.memProfile {
 		v.failf("-cpuprofile and -memprofile cannot be used together (github.com/pkg/profile runs one profile at a time)")
@@ -189,16 +203,46 @@ func runSynthetic(ctx context.Context, args []string) error {
 // specs returns the runs of the invocation, models major, in table order.
 func (c *syntheticConfig) specs() []runSpec {
 	var specs []runSpec
-	for _, m := range c.models {
-		for _, t := range c.targets {
+	for _, p := range c.panels() {
+		for _, m := range c.models {
+			ms := c.ms
+			ms.ProposalVar = p.proposalVar
 			specs = append(specs, runSpec{
-				model: m, target: t, steps: c.steps, seed: c.seed,
-				ms: c.ms, ev: c.ev, every: c.every,
-				dir: filepath.Join(c.out, m+"-"+t),
+				model: m, target: p.target, tag: p.tag, steps: c.steps, seed: c.seed,
+				ms: ms, ev: c.ev, every: c.every, curve: c.curve,
+				dir: filepath.Join(c.out, m+"-"+p.target+p.tag),
 			})
 		}
 	}
+	// Models major, as the results table has them.
+	slices.SortStableFunc(specs, func(a, b runSpec) int {
+		return cmp.Compare(slices.Index(c.models, a.model), slices.Index(c.models, b.model))
+	})
 	return specs
+}
+
+// panel is one target and proposal: a panel of Fig. 1, a row of Fig. 2.
+type panel struct {
+	target      string
+	proposalVar float64
+	tag         string // "" for the main proposal, "-var<v>" for the mismatched one
+}
+
+// panels returns the targets with the main proposal, then nine-gaussians
+// with the mismatched one if -mismatch-var is set.
+func (c *syntheticConfig) panels() []panel {
+	var ps []panel
+	for _, t := range c.targets {
+		ps = append(ps, panel{target: t, proposalVar: c.ms.ProposalVar})
+	}
+	if c.mismatchVar > 0 && slices.Contains(c.targets, "nine-gaussians") {
+		ps = append(ps, panel{target: "nine-gaussians", proposalVar: c.mismatchVar, tag: "-var" + strconv.FormatFloat(c.mismatchVar, 'g', -1, 64)})
+	}
+	return ps
+}
+
+func (p panel) title() string {
+	return fmt.Sprintf("%s, proposal N(0, %g·I)", p.target, p.proposalVar)
 }
 
 // run trains and evaluates every run and writes the outputs. Runs go to
@@ -266,12 +310,19 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 
 	var curves []func() error
-	for _, t := range c.targets {
-		f, err := c.curves(t, specs)
+	var fig1 []fig1Panel
+	for _, p := range c.panels() {
+		f, fp, err := c.curves(p, specs)
 		if err != nil {
-			return fmt.Errorf("curves of %s: %w", t, err)
+			return fmt.Errorf("curves of %s: %w", p.title(), err)
 		}
 		curves = append(curves, f)
+		fig1 = append(fig1, fp)
+	}
+	if c.curve.Every > 0 && c.curve.Every <= c.steps {
+		curves = append(curves, func() error {
+			return writeFig1PNG(filepath.Join(c.out, "fig1.png"), fig1, c.curve)
+		})
 	}
 	rows, err := c.densityRows(specs)
 	if err != nil {
@@ -292,48 +343,66 @@ func (c *syntheticConfig) run(ctx context.Context, stderr io.Writer) error {
 	return nil
 }
 
-// curves reads the training records of the target's runs and returns the
-// function that writes curves-<target>.png from them.
-func (c *syntheticConfig) curves(target string, specs []runSpec) (func() error, error) {
-	t, err := data.ByName(target)
+// curves reads the training records of a panel's runs and returns the
+// function that writes its curves-<target><tag>.png, and its panel of
+// Fig. 1 (the held-out bound during training).
+func (c *syntheticConfig) curves(p panel, specs []runSpec) (func() error, fig1Panel, error) {
+	t, err := data.ByName(p.target)
 	if err != nil {
-		return nil, err
+		return nil, fig1Panel{}, err
 	}
 	var curves []curve
+	fp := fig1Panel{title: p.title(), truth: t.MeanLogDensity()}
 	for _, s := range specs {
-		if s.target != target {
+		if s.target != p.target || s.tag != p.tag {
 			continue
 		}
 		rec, err := s.bare().Record()
 		if err != nil {
-			return nil, err
+			return nil, fp, err
 		}
 		if rec.Steps != s.steps {
-			return nil, fmt.Errorf("%s: the checkpoint is at step %d of %d", s.name(), rec.Steps, s.steps)
+			return nil, fp, fmt.Errorf("%s: the checkpoint is at step %d of %d", s.name(), rec.Steps, s.steps)
 		}
 		label := strings.ToUpper(s.model)
 		if s.model == "lars" {
 			label += " (its objective, not a bound)"
 		}
 		curves = append(curves, curve{label: label, bounds: rec.Objectives()})
+		var pts plotter.XYs
+		for _, pt := range rec.Points {
+			if v, ok := pt.Values[curveValue]; ok {
+				pts = append(pts, plotter.XY{X: float64(pt.Step), Y: v})
+			}
+		}
+		if s.model == "lars" {
+			fp.labels = append(fp.labels, "LARS (log-likelihood estimate, not a bound)")
+		} else {
+			fp.labels = append(fp.labels, strings.ToUpper(s.model))
+		}
+		fp.curves = append(fp.curves, pts)
+		fp.steps = s.steps
 	}
-	title := fmt.Sprintf("%s, proposal N(0, %g·I)", target, c.ms.ProposalVar)
-	path := filepath.Join(c.out, "curves-"+target+".png")
-	return func() error { return writeCurvesPNG(path, t, curves, title) }, nil
+	path := filepath.Join(c.out, "curves-"+p.target+p.tag+".png")
+	return func() error { return writeCurvesPNG(path, t, curves, p.title()) }, fp, nil
 }
 
 // densityRows reads every run's density grid for Fig. 2: one row per
 // target, the target's exact density first, then the models in order.
 func (c *syntheticConfig) densityRows(specs []runSpec) ([]densityRow, error) {
 	var rows []densityRow
-	for _, tn := range c.targets {
-		t, err := data.ByName(tn)
+	for _, p := range c.panels() {
+		t, err := data.ByName(p.target)
 		if err != nil {
 			return nil, err
 		}
-		row := densityRow{target: tn, grids: []*gridXYZ{targetGrid(t, densityCells)}, titles: []string{"target"}}
+		name := p.target
+		if p.tag != "" {
+			name += fmt.Sprintf(", N(0, %g·I)", p.proposalVar)
+		}
+		row := densityRow{target: name, grids: []*gridXYZ{targetGrid(t, densityCells)}, titles: []string{"target"}}
 		for _, s := range specs {
-			if s.target != tn {
+			if s.target != p.target || s.tag != p.tag {
 				continue
 			}
 			var j gridJSON

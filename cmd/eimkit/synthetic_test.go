@@ -159,6 +159,11 @@ func loadRun(t *testing.T, dir, model, target string) runState {
 		t.Fatalf("%s/%s: metrics log has %d steps, the checkpoint %d", model, target, len(pts), ck.Step)
 	}
 	s.objectives = experiment.Objectives(pts)
+	for _, p := range pts { // the held-out bound during training, where evaluated
+		if v, ok := p.Values[curveValue]; ok {
+			s.objectives = append(s.objectives, float64(p.Step), v)
+		}
+	}
 	b, err := os.ReadFile(filepath.Join(dir, model+"-"+target, "result.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +207,7 @@ func TestResumeIsBitwise(t *testing.T) {
 	ctx := context.Background()
 	const target = "two-rings"
 	straight, pieces, interrupted := t.TempDir(), t.TempDir(), t.TempDir()
-	common := []string{"-target", target, "-checkpoint-every", "4"}
+	common := []string{"-target", target, "-checkpoint-every", "4", "-curve-every", "3", "-curve-points", "10", "-curve-samples", "2"}
 	if err := synth(ctx, t, straight, nil, append(common, "-steps", "20", "-jobs", "2")...); err != nil {
 		t.Fatal(err)
 	}
@@ -510,5 +515,42 @@ func TestDivergedRunIsAnError(t *testing.T) {
 	t.Log(err)
 	if _, err := os.Stat(filepath.Join(dir, "results.json")); err == nil {
 		t.Error("a diverged invocation wrote results.json")
+	}
+}
+
+// TestFig1AndMismatchedProposal checks that -mismatch-var adds the runs on
+// nine-gaussians with the mismatched proposal, that the held-out bound is
+// logged every -curve-every steps, and that fig1.png and densities.png are
+// written.
+func TestFig1AndMismatchedProposal(t *testing.T) {
+	dir := t.TempDir()
+	if err := synth(context.Background(), t, dir, nil, "-model", "snis", "-target", "nine-gaussians", "-steps", "6",
+		"-mismatch-var", "0.1", "-curve-every", "2", "-curve-points", "10", "-curve-samples", "2"); err != nil {
+		t.Fatal(err)
+	}
+	rs := readResults(t, dir)
+	if len(rs) != 2 || rs[0]["proposal_var"] != 1.0 || rs[1]["proposal_var"] != 0.1 {
+		t.Fatalf("results: %v", rs)
+	}
+	for _, run := range []string{"snis-nine-gaussians", "snis-nine-gaussians-var0.1"} {
+		pts, err := experiment.ReadMetrics(filepath.Join(dir, run, experiment.MetricsName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var at []int
+		for _, p := range pts {
+			if v, ok := p.Values[curveValue]; ok {
+				at = append(at, p.Step)
+				if !(v < 0) {
+					t.Errorf("%s: held-out bound %v at step %d", run, v, p.Step)
+				}
+			}
+		}
+		if !slices.Equal(at, []int{2, 4, 6}) {
+			t.Errorf("%s: held-out bound at steps %v, want 2, 4, 6", run, at)
+		}
+	}
+	for _, f := range []string{"fig1.png", "densities.png", "curves-nine-gaussians-var0.1.png"} {
+		checkPNG(t, filepath.Join(dir, f))
 	}
 }

@@ -26,12 +26,24 @@ type runSpec struct {
 	seed          uint64
 	ms            modelSettings
 	ev            evalSettings
-	every         int    // checkpoint every this many steps
-	dir           string // DIR/<model>-<target>
+	every         int           // checkpoint every this many steps
+	curve         curveSettings // the held-out bound during training
+	tag           string        // "" or "-var<v>" for a mismatched proposal
+	dir           string        // DIR/<model>-<target><tag>
 }
 
-// name is "model/target", the run's name in messages.
-func (r runSpec) name() string { return r.model + "/" + r.target }
+// curveSettings are the flags of the held-out bound during training.
+type curveSettings struct {
+	Every   int // evaluate after every this many steps; 0: never
+	Points  int // held-out points
+	Samples int // S of the S-sample bound; LARS's Z from 1000·S draws
+}
+
+// curveValue is the name of the held-out bound in the metrics log.
+const curveValue = "heldout"
+
+// name is "model/target" (with the tag), the run's name in messages.
+func (r runSpec) name() string { return r.model + "/" + r.target + r.tag }
 
 // identity returns the settings that determine the run's training
 // computation, as strings: a checkpoint is continued only by a run with
@@ -49,6 +61,11 @@ func (r runSpec) identity() map[string]string {
 		"hidden":       intsString(r.ms.Hidden),
 		"batch":        strconv.Itoa(r.ms.Batch),
 		"lr":           f(r.ms.LR),
+	}
+	if r.curve.Every > 0 {
+		id["curve-every"] = strconv.Itoa(r.curve.Every)
+		id["curve-points"] = strconv.Itoa(r.curve.Points)
+		id["curve-samples"] = strconv.Itoa(r.curve.Samples)
 	}
 	switch r.model {
 	case "snis":
@@ -108,7 +125,8 @@ func (r runSpec) newRun(prog *experiment.Progress) (*experiment.Run, model, erro
 		run.State = st
 	}
 	batch := r.ms.Batch
-	run.Step = func(context.Context, int) (experiment.Metrics, error) {
+	heldout := r.heldout(target, m)
+	run.Step = func(_ context.Context, step int) (experiment.Metrics, error) {
 		xs := make([]float64, 2*batch)
 		target.Sample(rng, xs)
 		obj := ad.Mean(m.objective(rng, ad.New(xs, batch, 2)))
@@ -124,7 +142,40 @@ func (r runSpec) newRun(prog *experiment.Progress) (*experiment.Run, model, erro
 		if st != nil {
 			st.commit()
 		}
-		return experiment.Metrics{Objective: v}, nil
+		if heldout == nil || (step+1)%r.curve.Every != 0 {
+			return experiment.Metrics{Objective: v}, nil
+		}
+		h, err := heldout(step + 1)
+		if err != nil || math.IsNaN(h) || math.IsInf(h, 0) {
+			// A diagnostic: a non-finite estimate is left out of the log
+			// (fig1.png shows a gap) rather than stopping the training.
+			return experiment.Metrics{Objective: v}, err
+		}
+		return experiment.Metrics{Objective: v, Values: map[string]float64{curveValue: h}}, nil
 	}
 	return run, m, nil
+}
+
+// heldout returns the function that evaluates the model's test estimate
+// (evaluate's, at the curve's settings) on the curve's held-out points
+// after a given step, or nil if the curve is off. Each evaluation draws
+// from its own stream, named by the step, so it changes nothing in the
+// training and needs no state in the checkpoint.
+func (r runSpec) heldout(target data.Target, m model) func(step int) (float64, error) {
+	if r.curve.Every <= 0 {
+		return nil
+	}
+	xs := make([]float64, 2*r.curve.Points)
+	target.Sample(rand.New(stream(r.seed, "curve-points", r.target)), xs)
+	x := ad.New(xs, r.curve.Points, 2)
+	ev := evalSettings{Points: r.curve.Points, Samples: r.curve.Samples, LARSZSamples: 1000 * r.curve.Samples}
+	return func(step int) (float64, error) {
+		rng := rand.New(stream(r.seed, "curve", r.model, r.target, strconv.Itoa(step)))
+		out, err := m.evaluate(context.Background(), rng, x, ev)
+		if err != nil {
+			return 0, err
+		}
+		mean, _ := meanStdErr(out.values)
+		return mean, nil
+	}
 }

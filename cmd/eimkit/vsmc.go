@@ -547,6 +547,7 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 	pad := 0.04 * (highest - lowest)
 	p.Y.Min = lowest - pad
 	p.Y.Max = highest + pad
+	p.Y.Tick.Marker = niceTicks{}
 	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
 	p.Draw(draw.New(img))
 	return writePNG(path, img)
