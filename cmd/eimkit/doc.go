@@ -41,15 +41,26 @@ DIR:
 	results.json          one object per model and target: model, target, steps, seed,
 	                      test_bound, true_mean_log_density, seconds, and more (see result)
 	results.md            the same as a markdown table
-	curves-<target>.png   training objective against step for each model, with E_p log p (Fig. 1)
+	fig1.png              Fig. 1: the held-out bound during training, a panel per target
+	                      (and, with -mismatch-var, nine-gaussians with the mismatched proposal)
+	densities.png         Fig. 2: targets in rows, the target density and each model's
+	curves-<target>.png   training objective against step for each model, with E_p log p
 	<model>-<target>/
-	    density.png       the target density beside the model's, from its samples (Fig. 2)
+	    density.png       the target density beside the model's, from its samples
+	    density.json      its histogram, from which densities.png is drawn
 	    result.json       the run's entry of results.json
 	    checkpoint.bin    parameters, Adam state, random state, LARS's moving average (nn.Save)
 	    metrics.jsonl     the training record: one JSON line per step (step, objective, seconds)
 
 -model and -target also take comma-separated lists; results.json,
-results.md and the curves describe the runs of the invocation. Other flags set the
+results.md and the figures describe the runs of the invocation.
+-mismatch-var 0.1 also trains every model on nine-gaussians with the
+proposal N(0, 0.1·I) (Fig. 1's right panel; runs <model>-nine-gaussians-var0.1).
+Every -curve-every steps (500) each run evaluates its test estimate on
+-curve-points (500) held-out points of their own stream with S =
+-curve-samples (20; LARS: Z from 1000·S draws), from a stream named by the
+step, so the training is the same with or without it; the values go into
+metrics.jsonl as "heldout" and are what fig1.png plots. Other flags set the
 model (-K, -T, -his-T, -hidden, -batch, -lr), the evaluation (-eval-points,
 -eval-samples, -lars-z-samples, -plot-samples), -checkpoint-every, -jobs,
 -quiet, and -cpuprofile / -memprofile, which write DIR/cpu.pprof or
