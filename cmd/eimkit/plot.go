@@ -335,15 +335,15 @@ func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
 	if len(panels) == 0 {
 		return nil
 	}
-	const pw, ph, legendH, titleH = 3.2 * vg.Inch, 3.0 * vg.Inch, 0.45 * vg.Inch, 0.35 * vg.Inch
+	const pw, ph, legendH, titleH = 3.4 * vg.Inch, 3.0 * vg.Inch, 0.45 * vg.Inch, 0.35 * vg.Inch
 	w, h := vg.Length(len(panels))*pw, ph+legendH+titleH
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
 	top := draw.Crop(dc, 0, 0, h-titleH, 0)
-	top.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)),
+	top.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(10)),
 		XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler},
 		vg.Point{X: w / 2, Y: h - titleH/2},
-		fmt.Sprintf("Held-out bound during training (Fig. 1): mean over %d held-out points, every %d steps (S = %d; LARS: log-likelihood with Z from %d draws)",
+		fmt.Sprintf("Held-out bound during training: %d points, every %d steps, S = %d (LARS: Z from %d draws)",
 			cs.Points, cs.Every, cs.Samples, 1000*cs.Samples))
 	body := draw.Crop(dc, 0, 0, legendH, -titleH)
 	var plots []*plot.Plot
@@ -386,7 +386,7 @@ func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
 		ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 		p.Add(ref)
 		if i == 0 {
-			legend = append(legend, legendEntry{"E_p log p (the best any model can do)", ref})
+			legend = append(legend, legendEntry{"E_p log p", ref})
 		}
 		pad := 0.08 * max(hi-lo, 0.1)
 		p.X.Min, p.X.Max = 0, float64(fp.steps)

@@ -376,7 +376,7 @@ func (c *syntheticConfig) curves(p panel, specs []runSpec) (func() error, fig1Pa
 			}
 		}
 		if s.model == "lars" {
-			fp.labels = append(fp.labels, "LARS (log-likelihood estimate, not a bound)")
+			fp.labels = append(fp.labels, "LARS (an estimate, not a bound)")
 		} else {
 			fp.labels = append(fp.labels, strings.ToUpper(s.model))
 		}
