@@ -255,8 +255,14 @@ type priorEval struct {
 }
 
 func (m *Model) newPriorEval(ctx context.Context, st streams, S int) (*priorEval, error) {
-	pe := &priorEval{st: st, prior: evalPrior(m.Prior), share: m.SharedCandidates}
-	switch p := m.Prior.(type) {
+	return newPriorEvalFor(ctx, st, S, m.Prior, m.SharedCandidates)
+}
+
+// newPriorEvalFor returns the evaluation of prior's density estimates
+// (shared by Model and ConvHVAE).
+func newPriorEvalFor(ctx context.Context, st streams, S int, prior Prior, shared bool) (*priorEval, error) {
+	pe := &priorEval{st: st, prior: evalPrior(prior), share: shared}
+	switch p := prior.(type) {
 	case *LARSPrior:
 		if err := p.ensureZ(ctx, st.rng(streamLARS, 0, 0)); err != nil {
 			return nil, err
@@ -272,7 +278,7 @@ func (m *Model) newPriorEval(ctx context.Context, st streams, S int) (*priorEval
 		}
 	case GaussianPrior, TRSPrior, HISPrior:
 	default:
-		return nil, fmt.Errorf("vae: no evaluation for a prior of type %T", m.Prior)
+		return nil, fmt.Errorf("vae: no evaluation for a prior of type %T", prior)
 	}
 	return pe, nil
 }
