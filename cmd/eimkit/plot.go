@@ -165,9 +165,8 @@ func writeCurvesPNG(path string, t data.Target, curves []curve, title string) er
 	p.Title.Text = title
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "training objective (nats)"
-	p.Legend.Top = false
-	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
+	var legend []legendEntry
 	truth := t.MeanLogDensity()
 	steps := 1
 	lowest, highest := truth, truth
@@ -189,7 +188,7 @@ func writeCurvesPNG(path string, t data.Target, curves []curve, title string) er
 		l.Color = plotutil.Color(i)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(c.label, l)
+		legend = append(legend, legendEntry{c.label, l})
 	}
 	ref, err := plotter.NewLine(plotter.XYs{{X: 0, Y: truth}, {X: float64(steps), Y: truth}})
 	if err != nil {
@@ -198,14 +197,12 @@ func writeCurvesPNG(path string, t data.Target, curves []curve, title string) er
 	ref.Color = color.Black
 	ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(ref)
-	p.Legend.Add(fmt.Sprintf("E_p log p = %.3f", truth), ref)
+	legend = append(legend, legendEntry{fmt.Sprintf("E_p log p = %.3f", truth), ref})
 	p.X.Min, p.X.Max = 0, float64(steps)
 	p.Y.Min = max(lowest, truth-3) - 0.05
 	p.Y.Max = highest + 0.1
 	p.Y.Tick.Marker = niceTicks{}
-	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
-	p.Draw(draw.New(img))
-	return writePNG(path, img)
+	return writeWithLegendBelow(path, p, legend, 7*vg.Inch, 4*vg.Inch)
 }
 
 // writePNG encodes img as a PNG at path, atomically (experiment.WriteFile).
@@ -400,19 +397,7 @@ func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
 	for i, p := range plots {
 		p.Draw(canvases[0][i])
 	}
-	// The legend in one row below the panels.
-	strip := draw.Crop(dc, 0, 0, 0, -(h - legendH))
-	x := strip.Min.X + vg.Inch/2
-	for _, e := range legend {
-		one := plot.NewLegend()
-		one.Add(e.name, e.thumb)
-		one.Left, one.Top = true, true
-		r := one.Rectangle(strip)
-		one.XOffs = x - strip.Min.X
-		one.YOffs = -vg.Inch / 10
-		one.Draw(strip)
-		x += r.Max.X - r.Min.X + vg.Inch/3
-	}
+	drawLegendRow(draw.Crop(dc, 0, 0, 0, -(h - legendH)), legend)
 	return writePNG(path, img)
 }
 
@@ -420,6 +405,54 @@ func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
 type legendEntry struct {
 	name  string
 	thumb plot.Thumbnailer
+}
+
+// legendRowH is the height of a row of a legend drawn by drawLegend.
+const legendRowH = 0.3 * vg.Inch
+
+// layoutLegend places the entries side by side in rows no wider than
+// width, returning each entry's legend with its offsets from the strip's
+// top left, and the number of rows.
+func layoutLegend(c draw.Canvas, entries []legendEntry, width vg.Length) ([]plot.Legend, int) {
+	var out []plot.Legend
+	x, row := vg.Inch/2, 0
+	for _, e := range entries {
+		one := plot.NewLegend()
+		one.Add(e.name, e.thumb)
+		one.Left, one.Top = true, true
+		r := one.Rectangle(c)
+		ew := r.Max.X - r.Min.X
+		if x > vg.Inch/2 && x+ew > width-vg.Inch/4 {
+			x, row = vg.Inch/2, row+1
+		}
+		one.XOffs = x
+		one.YOffs = -vg.Inch/10 - vg.Length(row)*legendRowH
+		out = append(out, one)
+		x += ew + vg.Inch/3
+	}
+	return out, row + 1
+}
+
+// drawLegendRow draws the entries side by side (in as many rows as their
+// widths need) in the strip c, so that the legend sits off the curves.
+func drawLegendRow(c draw.Canvas, entries []legendEntry) {
+	ls, _ := layoutLegend(c, entries, c.Max.X-c.Min.X)
+	for i := range ls {
+		ls[i].Draw(c)
+	}
+}
+
+// writeWithLegendBelow draws p in a w × h image, with a margin so no label
+// touches the edge, and the entries in rows below it.
+func writeWithLegendBelow(path string, p *plot.Plot, entries []legendEntry, w, h vg.Length) error {
+	probe := draw.New(vgimg.New(w, h))
+	_, rows := layoutLegend(probe, entries, w)
+	legendH := vg.Length(rows)*legendRowH + vg.Inch/10
+	img := vgimg.New(w, h+legendH)
+	dc := draw.New(img)
+	p.Draw(draw.Crop(dc, vg.Inch/10, -vg.Inch/4, legendH, -vg.Inch/10))
+	drawLegendRow(draw.Crop(dc, 0, 0, 0, -h), entries)
+	return writePNG(path, img)
 }
 
 // niceTicks places about five major ticks at multiples of a round step

@@ -29,8 +29,6 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/experiment"
@@ -510,9 +508,8 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 	p.Title.Text = fmt.Sprintf("Variational SMC, linear-Gaussian (C %s), N = %d", r.Obs, r.N)
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "training objective E[log Ẑ] (nats)"
-	p.Legend.Top = false
-	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
+	var legend []legendEntry
 	truth := r.KalmanLogLik
 	lowest, highest := truth, truth
 	lowest = truth - 3
@@ -533,7 +530,7 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 		l.Color = plotutil.Color(i)
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(run.Objective, l)
+		legend = append(legend, legendEntry{run.Objective, l})
 	}
 	ref, err := plotter.NewLine(plotter.XYs{{X: 0, Y: truth}, {X: float64(r.Steps), Y: truth}})
 	if err != nil {
@@ -542,13 +539,11 @@ func writeBoundsPNG(path string, r *vsmcResults) error {
 	ref.Color = color.Black
 	ref.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
 	p.Add(ref)
-	p.Legend.Add(fmt.Sprintf("Kalman log p(y) = %.3f", truth), ref)
+	legend = append(legend, legendEntry{fmt.Sprintf("Kalman log p(y) = %.3f", truth), ref})
 	p.X.Min, p.X.Max = 0, float64(r.Steps)
 	pad := 0.04 * (highest - lowest)
 	p.Y.Min = lowest - pad
 	p.Y.Max = highest + pad
 	p.Y.Tick.Marker = niceTicks{}
-	img := vgimg.New(6*vg.Inch, 4*vg.Inch)
-	p.Draw(draw.New(img))
-	return writePNG(path, img)
+	return writeWithLegendBelow(path, p, legend, 6.5*vg.Inch, 4*vg.Inch)
 }
