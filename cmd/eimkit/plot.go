@@ -397,7 +397,7 @@ func writeFig1PNG(path string, panels []fig1Panel, cs curveSettings) error {
 	for i, p := range plots {
 		p.Draw(canvases[0][i])
 	}
-	drawLegendRow(draw.Crop(dc, 0, 0, 0, -(h - legendH)), legend)
+	drawLegendRow(draw.Crop(dc, 0, 0, 0, -(h-legendH)), legend)
 	return writePNG(path, img)
 }
 
