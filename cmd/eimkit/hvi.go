@@ -17,11 +17,6 @@ import (
 	"strings"
 	"time"
 
-	"gonum.org/v1/plot"
-	"gonum.org/v1/plot/vg"
-	"gonum.org/v1/plot/vg/draw"
-	"gonum.org/v1/plot/vg/vgimg"
-
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/avvi"
 	"github.com/eimkit/eimkit/experiment"
@@ -359,17 +354,7 @@ func writeHVIPNG(path string, x float64, zg, zh []float64) error {
 		}
 		return g
 	}
-	plots := []*plot.Plot{
-		densityPlot(exact, fmt.Sprintf("exact p(z | x = %g)", x)),
-		densityPlot(hist(zg), "Gaussian q(z | x), samples"),
-		densityPlot(hist(zh), "HVI q(z_T | x), samples"),
-	}
-	img := vgimg.New(3*4*vg.Inch, 4*vg.Inch+0.3*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 3, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
-	canvases := plot.Align([][]*plot.Plot{plots}, tiles, dc)
-	for i, p := range plots {
-		p.Draw(canvases[0][i])
-	}
-	return writePNG(path, img)
+	row := densityRow{grids: []*gridXYZ{exact, hist(zg), hist(zh)},
+		titles: []string{fmt.Sprintf("exact p(z | x = %g)", x), "Gaussian q(z | x), samples", "HVI q(z_T | x), samples"}}
+	return writeDensityGrid(path, "Posterior and variational families, one colour scale (the exact density's maximum)", [2]string{"z₁", "z₂"}, []densityRow{row})
 }

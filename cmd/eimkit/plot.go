@@ -6,6 +6,7 @@ import (
 	"io"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/font"
@@ -113,24 +114,18 @@ func densityPlotTo(g *gridXYZ, title string, vmax float64) *plot.Plot {
 	p.X.Min, p.X.Max = g.xs[0]-(g.xs[1]-g.xs[0])/2, g.xs[len(g.xs)-1]+(g.xs[1]-g.xs[0])/2
 	p.Y.Min, p.Y.Max = g.ys[0]-(g.ys[1]-g.ys[0])/2, g.ys[len(g.ys)-1]+(g.ys[1]-g.ys[0])/2
 	p.X.Padding, p.Y.Padding = 0, 0
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
 	return p
 }
 
-// writeDensityPNG writes the Fig. 2 style picture of one run: the target's
-// density beside the model's, estimated by a histogram of the exact
-// samples xs (row-major [n, 2]), each on its own colour scale from 0 (black)
-// to its maximum (white).
+// writeDensityPNG writes the picture of one run: the target's density
+// beside the model's, estimated by a histogram of the exact samples xs
+// (row-major [n, 2]), on one colour scale from 0 (black) to the target's
+// maximum (white), with the scale beside them.
 func writeDensityPNG(path string, t data.Target, xs []float64, cells int, modelTitle string) error {
-	left := densityPlot(targetGrid(t, cells), fmt.Sprintf("%s: target density", t.Name()))
-	right := densityPlot(histogramGrid(t, xs, cells), modelTitle)
-	img := vgimg.New(2*5*vg.Inch, 5*vg.Inch+0.3*vg.Inch)
-	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
-	plots := [][]*plot.Plot{{left, right}}
-	canvases := plot.Align(plots, tiles, dc)
-	left.Draw(canvases[0][0])
-	right.Draw(canvases[0][1])
-	return writePNG(path, img)
+	row := densityRow{grids: []*gridXYZ{targetGrid(t, cells), histogramGrid(t, xs, cells)},
+		titles: []string{t.Name() + ": target density", modelTitle}}
+	return writeDensityGrid(path, "", [2]string{"x₁", "x₂"}, []densityRow{row})
 }
 
 // curve is one model's training objective per step, for a curves plot.
@@ -254,18 +249,32 @@ type densityRow struct {
 // 0 to the target's maximum density (a model's cells above it are drawn
 // white, the scale's top), with the scale as a bar at the row's end.
 func writeDensityGridPNG(path string, rows []densityRow) error {
+	return writeDensityGrid(path, "Target and learned densities (Fig. 2): exact samples of each trained model", [2]string{"x₁", "x₂"}, rows)
+}
+
+// writeDensityGrid is writeDensityGridPNG with the given title and axis
+// names.
+func writeDensityGrid(path, heading string, axes [2]string, rows []densityRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	cols := len(rows[0].grids)
-	const panel, barW, titleH = 2.3 * vg.Inch, 1.0 * vg.Inch, 0.35 * vg.Inch
+	panel, barW, titleH := 2.3*vg.Inch, 1.2*vg.Inch, 0.35*vg.Inch
+	if len(rows) == 1 {
+		panel = 3.5 * vg.Inch // a single row: larger panels
+	}
+	if heading == "" {
+		titleH = 0
+	}
 	w, h := vg.Length(cols)*panel+barW, vg.Length(len(rows))*panel+titleH
 	img := vgimg.New(w, h)
 	dc := draw.New(img)
 	title := draw.Crop(dc, 0, 0, h-titleH, 0)
-	title.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)),
-		XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler},
-		vg.Point{X: w / 2, Y: h - titleH/2}, "Target and learned densities (Fig. 2): exact samples of each trained model")
+	if heading != "" {
+		title.FillText(draw.TextStyle{Color: color.Black, Font: font.From(plot.DefaultFont, vg.Points(12)),
+			XAlign: draw.XCenter, YAlign: draw.YCenter, Handler: plot.DefaultTextHandler},
+			vg.Point{X: w / 2, Y: h - titleH/2}, heading)
+	}
 	body := draw.Crop(dc, 0, 0, 0, -titleH)
 	panels := draw.Crop(body, 0, -barW, 0, 0)
 	bars := draw.Crop(body, w-barW, 0, 0, 0)
@@ -279,10 +288,10 @@ func writeDensityGridPNG(path string, rows []densityRow) error {
 			p := densityPlotTo(g, row.titles[c], maxes[r])
 			p.Title.TextStyle.Font.Size = vg.Points(9)
 			if r == len(rows)-1 {
-				p.X.Label.Text = "x₁"
+				p.X.Label.Text = axes[0]
 			}
 			if c == 0 {
-				p.Y.Label.Text = row.target + "\nx₂"
+				p.Y.Label.Text = strings.TrimSpace(row.target + "\n" + axes[1])
 			}
 			plots[r] = append(plots[r], p)
 		}
@@ -304,6 +313,7 @@ func writeDensityGridPNG(path string, rows []densityRow) error {
 		p.HideX()
 		p.Y.Label.Text = "density"
 		p.Y.Padding = 0
+		p.Y.Tick.Marker = niceTicks{}
 		p.Title.Text = " "
 		p.Title.TextStyle.Font.Size = vg.Points(9)
 		c := barTiles.At(bars, 0, r)
