@@ -127,10 +127,28 @@ func trSigmoid(x float64) *big.Float {
 	return trNew().Quo(trF(1), den)
 }
 
-// trBernoulli returns x·l − softplus(l) for finite l.
+// trBernoulli returns x·l − softplus(l) for finite l, as
+// (x − [l > 0])·l − log1p(e^−|l|): the identity x·l − max(l, 0) = c·l is
+// exact, and summing x·l and softplus(l) at trPrec bits would lose the
+// result when it is e^−|l| next to |l| (x = 1, l = 595 gives −e⁻⁵⁹⁵).
 func trBernoulli(x, l float64) *big.Float {
-	r := trNew().Mul(trF(x), trF(l))
-	return r.Sub(r, trSoftplus(l))
+	c := trF(x)
+	if l > 0 {
+		c.Sub(c, trF(1))
+	}
+	r := c.Mul(c, trF(l))
+	return r.Sub(r, trLog1pBig(trExp(-min(math.Abs(l), trCap))))
+}
+
+// trBernGrad returns x − σ(l) for finite l, as (x − [l > 0]) ± σ(−|l|),
+// for the same reason.
+func trBernGrad(x, l float64) *big.Float {
+	q := trSigmoid(-math.Abs(l))
+	c := trF(x)
+	if l > 0 {
+		return c.Sub(c, trF(1)).Add(c, q)
+	}
+	return c.Sub(c, q)
 }
 
 // trULP returns |got − T| in units of the float64 spacing at T (on the
