@@ -40,6 +40,8 @@ func Affine(x, W, b *Tensor) *Tensor {
 		// The kernels add the bias as they store (the same roundings as
 		// the loop below, without a second pass over out).
 		gemmKernel(rows, n, k, x.data, k, 1, W.data, n, out.data, b.data)
+	} else if rows > 0 && k > 0 && n > 0 && usePacked(rows, n, k) {
+		gemmPacked(rows, n, k, x.data, k, 1, W.data, n, 1, out.data, b.data)
 	} else {
 		gemm(false, false, rows, n, k, x.data, W.data, out.data)
 		for i := 0; i < len(out.data); i += n {
@@ -226,6 +228,16 @@ var setBLASThreads func(n int)
 
 const bigGemm = 1 << 24
 
+// largeOnBLAS sends the products that gemmPacked would compute to blas64
+// instead (set by the netlib build where OpenBLAS is faster).
+var largeOnBLAS bool
+
+// usePacked reports whether a product that is not small runs on the
+// packed kernels (gemmpack_amd64.go) rather than blas64.
+func usePacked(m, n, k int) bool {
+	return havePacked && !largeOnBLAS && !useSmallGemm(m, n, k)
+}
+
 func useSmallGemm(m, n, k int) bool {
 	if fastBLAS && !haveGemmKernels {
 		return m*n*k < 1<<12
@@ -254,6 +266,18 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 	}
 	if useSmallGemm(m, n, k) {
 		gemmSmall(tA, tB, m, n, k, a, b, c)
+		return
+	}
+	if usePacked(m, n, k) {
+		// op(a)(i, p) = a[i·ai + p·ap], op(b)(p, j) = b[p·bp + j·bj].
+		ai, ap, bp, bj := k, 1, n, 1
+		if tA {
+			ai, ap = 1, m
+		}
+		if tB {
+			bp, bj = 1, k
+		}
+		gemmPacked(m, n, k, a, ai, ap, b, bp, bj, c, nil)
 		return
 	}
 	A := blas64.General{Rows: m, Cols: k, Stride: k, Data: a}
