@@ -71,8 +71,10 @@ func packedKern() packedKernel {
 // 384 KB of a 1 MB level-2 cache); ncMax the columns of a B panel
 // (kcMax·ncMax·8 = 4 MB, in the shared level-3 cache). k is cut into
 // equal blocks of at most kcMax (k = 300 → two of 150) so no block is a
-// short tail.
-const (
+// short tail. They are variables so that tests can make them small and
+// reach every block edge with small operands; mcMax need not be a
+// multiple of mr, nor ncMax of nr.
+var (
 	kcMax = 256
 	mcMax = 192
 	ncMax = 2048
