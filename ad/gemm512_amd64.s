@@ -2,33 +2,77 @@
 
 #include "textflag.h"
 
-// The AVX-512 micro-kernel of the packed product (gemmpack_amd64.go). It
-// sets one 8×24 tile of C from a packed sliver of A (8 rows, interleaved:
-// a[p·8 + r]) and a packed sliver of B (24 columns: b[p·24 + j]),
+// The AVX-512 micro-kernels of the packed product (gemmpack_amd64.go).
+// kern8xW sets one 8×W tile of C, W = 8·V columns (V = 3, 2, 1 vectors),
+// from a packed sliver of A (8 rows, interleaved: a[p·8 + r]) and a packed
+// sliver of B (W columns: b[p·W + j]),
 //
-//	C[r, j] = C₀[r, j] + Σ_{p<k} a[p·8 + r]·b[p·24 + j],
+//	C[r, j] = C₀[r, j] + Σ_{p<k} a[p·8 + r]·b[p·W + j],
 //
-// with one FMA accumulator per entry (Z0–Z23), run over p in increasing
-// order: the chain the other kernels compute. C₀ is +0 when load is false
-// and the tile's current contents when it is true, so a product blocked
-// over p continues each entry's chain where the previous block stopped
-// (a float64 stored and loaded again is exact). When bias is not nil,
+// with one FMA accumulator per entry, run over p in increasing order: the
+// chain the other kernels compute. C₀ is +0 when load is false and the
+// tile's current contents when it is true, so a product blocked over p
+// continues each entry's chain where the previous block stopped (a
+// float64 stored and loaded again is exact). When bias is not nil,
 // bias[j] is added after the sum, the rounding of a separate addition.
-// ldc is C's row stride in bytes. k ≥ 1.
+// ldc is C's row stride in bytes. next is the tile the caller computes
+// after this one: its rows are prefetched, so that its loads of C do not
+// wait for memory. k ≥ 1.
 //
 // Registers: AX counts p, SI walks A, DI walks B, DX = C, R11 = ldc,
-// Z24–Z26 hold B's row p, Z27–Z31 the broadcast A(r, p).
+// Z0–Z23 the accumulators (row r, vector v in Z(V·r + v)), Z24–Z26 B's
+// row p, Z27–Z31 the broadcast A(r, p).
 
-// func kern8x24(k int, a, b, c *float64, ldc int, load bool, bias *float64)
-TEXT ·kern8x24(SB), NOSPLIT, $0-56
+// func kern8x24(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+TEXT ·kern8x24(SB), NOSPLIT, $0-64
 	MOVQ k+0(FP), AX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DI
 	MOVQ c+24(FP), DX
 	MOVQ ldc+32(FP), R11
+	MOVQ next+56(FP), R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 128(R13)
+	PREFETCHT0 184(R13)
 	MOVBLZX load+40(FP), BX
 	TESTQ BX, BX
-	JNZ loadc
+	JNZ loadc24
 	VPXORQ Z0, Z0, Z0
 	VPXORQ Z1, Z1, Z1
 	VPXORQ Z2, Z2, Z2
@@ -53,9 +97,9 @@ TEXT ·kern8x24(SB), NOSPLIT, $0-56
 	VPXORQ Z21, Z21, Z21
 	VPXORQ Z22, Z22, Z22
 	VPXORQ Z23, Z23, Z23
-	JMP loop
+	JMP loop24
 
-loadc:
+loadc24:
 	MOVQ DX, R13
 	VMOVUPD (R13), Z0
 	VMOVUPD 64(R13), Z1
@@ -89,7 +133,7 @@ loadc:
 	VMOVUPD 64(R13), Z22
 	VMOVUPD 128(R13), Z23
 
-loop:
+loop24:
 	VMOVUPD (DI), Z24
 	VMOVUPD 64(DI), Z25
 	VMOVUPD 128(DI), Z26
@@ -128,11 +172,11 @@ loop:
 	ADDQ $64, SI
 	ADDQ $192, DI
 	DECQ AX
-	JNZ loop
+	JNZ loop24
 
 	MOVQ bias+48(FP), BX
 	TESTQ BX, BX
-	JZ store
+	JZ store24
 	VMOVUPD (BX), Z24
 	VMOVUPD 64(BX), Z25
 	VMOVUPD 128(BX), Z26
@@ -161,7 +205,7 @@ loop:
 	VADDPD Z25, Z22, Z22
 	VADDPD Z26, Z23, Z23
 
-store:
+store24:
 	VMOVUPD Z0, (DX)
 	VMOVUPD Z1, 64(DX)
 	VMOVUPD Z2, 128(DX)
@@ -193,5 +237,314 @@ store:
 	VMOVUPD Z21, (DX)
 	VMOVUPD Z22, 64(DX)
 	VMOVUPD Z23, 128(DX)
+	VZEROUPPER
+	RET
+
+// func kern8x16(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+TEXT ·kern8x16(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), AX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R11
+	MOVQ next+56(FP), R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 64(R13)
+	PREFETCHT0 120(R13)
+	MOVBLZX load+40(FP), BX
+	TESTQ BX, BX
+	JNZ loadc16
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
+	VPXORQ Z8, Z8, Z8
+	VPXORQ Z9, Z9, Z9
+	VPXORQ Z10, Z10, Z10
+	VPXORQ Z11, Z11, Z11
+	VPXORQ Z12, Z12, Z12
+	VPXORQ Z13, Z13, Z13
+	VPXORQ Z14, Z14, Z14
+	VPXORQ Z15, Z15, Z15
+	JMP loop16
+
+loadc16:
+	MOVQ DX, R13
+	VMOVUPD (R13), Z0
+	VMOVUPD 64(R13), Z1
+	ADDQ R11, R13
+	VMOVUPD (R13), Z2
+	VMOVUPD 64(R13), Z3
+	ADDQ R11, R13
+	VMOVUPD (R13), Z4
+	VMOVUPD 64(R13), Z5
+	ADDQ R11, R13
+	VMOVUPD (R13), Z6
+	VMOVUPD 64(R13), Z7
+	ADDQ R11, R13
+	VMOVUPD (R13), Z8
+	VMOVUPD 64(R13), Z9
+	ADDQ R11, R13
+	VMOVUPD (R13), Z10
+	VMOVUPD 64(R13), Z11
+	ADDQ R11, R13
+	VMOVUPD (R13), Z12
+	VMOVUPD 64(R13), Z13
+	ADDQ R11, R13
+	VMOVUPD (R13), Z14
+	VMOVUPD 64(R13), Z15
+
+loop16:
+	VMOVUPD (DI), Z24
+	VMOVUPD 64(DI), Z25
+	VBROADCASTSD (SI), Z27
+	VFMADD231PD Z24, Z27, Z0
+	VFMADD231PD Z25, Z27, Z1
+	VBROADCASTSD 8(SI), Z28
+	VFMADD231PD Z24, Z28, Z2
+	VFMADD231PD Z25, Z28, Z3
+	VBROADCASTSD 16(SI), Z29
+	VFMADD231PD Z24, Z29, Z4
+	VFMADD231PD Z25, Z29, Z5
+	VBROADCASTSD 24(SI), Z30
+	VFMADD231PD Z24, Z30, Z6
+	VFMADD231PD Z25, Z30, Z7
+	VBROADCASTSD 32(SI), Z31
+	VFMADD231PD Z24, Z31, Z8
+	VFMADD231PD Z25, Z31, Z9
+	VBROADCASTSD 40(SI), Z27
+	VFMADD231PD Z24, Z27, Z10
+	VFMADD231PD Z25, Z27, Z11
+	VBROADCASTSD 48(SI), Z28
+	VFMADD231PD Z24, Z28, Z12
+	VFMADD231PD Z25, Z28, Z13
+	VBROADCASTSD 56(SI), Z29
+	VFMADD231PD Z24, Z29, Z14
+	VFMADD231PD Z25, Z29, Z15
+	ADDQ $64, SI
+	ADDQ $128, DI
+	DECQ AX
+	JNZ loop16
+
+	MOVQ bias+48(FP), BX
+	TESTQ BX, BX
+	JZ store16
+	VMOVUPD (BX), Z24
+	VMOVUPD 64(BX), Z25
+	VADDPD Z24, Z0, Z0
+	VADDPD Z25, Z1, Z1
+	VADDPD Z24, Z2, Z2
+	VADDPD Z25, Z3, Z3
+	VADDPD Z24, Z4, Z4
+	VADDPD Z25, Z5, Z5
+	VADDPD Z24, Z6, Z6
+	VADDPD Z25, Z7, Z7
+	VADDPD Z24, Z8, Z8
+	VADDPD Z25, Z9, Z9
+	VADDPD Z24, Z10, Z10
+	VADDPD Z25, Z11, Z11
+	VADDPD Z24, Z12, Z12
+	VADDPD Z25, Z13, Z13
+	VADDPD Z24, Z14, Z14
+	VADDPD Z25, Z15, Z15
+
+store16:
+	VMOVUPD Z0, (DX)
+	VMOVUPD Z1, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z2, (DX)
+	VMOVUPD Z3, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z4, (DX)
+	VMOVUPD Z5, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z6, (DX)
+	VMOVUPD Z7, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z8, (DX)
+	VMOVUPD Z9, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z10, (DX)
+	VMOVUPD Z11, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z12, (DX)
+	VMOVUPD Z13, 64(DX)
+	ADDQ R11, DX
+	VMOVUPD Z14, (DX)
+	VMOVUPD Z15, 64(DX)
+	VZEROUPPER
+	RET
+
+// func kern8x8(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+TEXT ·kern8x8(SB), NOSPLIT, $0-64
+	MOVQ k+0(FP), AX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R11
+	MOVQ next+56(FP), R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	ADDQ R11, R13
+	PREFETCHT0 0(R13)
+	PREFETCHT0 56(R13)
+	MOVBLZX load+40(FP), BX
+	TESTQ BX, BX
+	JNZ loadc8
+	VPXORQ Z0, Z0, Z0
+	VPXORQ Z1, Z1, Z1
+	VPXORQ Z2, Z2, Z2
+	VPXORQ Z3, Z3, Z3
+	VPXORQ Z4, Z4, Z4
+	VPXORQ Z5, Z5, Z5
+	VPXORQ Z6, Z6, Z6
+	VPXORQ Z7, Z7, Z7
+	JMP loop8
+
+loadc8:
+	MOVQ DX, R13
+	VMOVUPD (R13), Z0
+	ADDQ R11, R13
+	VMOVUPD (R13), Z1
+	ADDQ R11, R13
+	VMOVUPD (R13), Z2
+	ADDQ R11, R13
+	VMOVUPD (R13), Z3
+	ADDQ R11, R13
+	VMOVUPD (R13), Z4
+	ADDQ R11, R13
+	VMOVUPD (R13), Z5
+	ADDQ R11, R13
+	VMOVUPD (R13), Z6
+	ADDQ R11, R13
+	VMOVUPD (R13), Z7
+
+loop8:
+	VMOVUPD (DI), Z24
+	VBROADCASTSD (SI), Z27
+	VFMADD231PD Z24, Z27, Z0
+	VBROADCASTSD 8(SI), Z28
+	VFMADD231PD Z24, Z28, Z1
+	VBROADCASTSD 16(SI), Z29
+	VFMADD231PD Z24, Z29, Z2
+	VBROADCASTSD 24(SI), Z30
+	VFMADD231PD Z24, Z30, Z3
+	VBROADCASTSD 32(SI), Z31
+	VFMADD231PD Z24, Z31, Z4
+	VBROADCASTSD 40(SI), Z27
+	VFMADD231PD Z24, Z27, Z5
+	VBROADCASTSD 48(SI), Z28
+	VFMADD231PD Z24, Z28, Z6
+	VBROADCASTSD 56(SI), Z29
+	VFMADD231PD Z24, Z29, Z7
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ AX
+	JNZ loop8
+
+	MOVQ bias+48(FP), BX
+	TESTQ BX, BX
+	JZ store8
+	VMOVUPD (BX), Z24
+	VADDPD Z24, Z0, Z0
+	VADDPD Z24, Z1, Z1
+	VADDPD Z24, Z2, Z2
+	VADDPD Z24, Z3, Z3
+	VADDPD Z24, Z4, Z4
+	VADDPD Z24, Z5, Z5
+	VADDPD Z24, Z6, Z6
+	VADDPD Z24, Z7, Z7
+
+store8:
+	VMOVUPD Z0, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z1, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z2, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z3, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z4, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z5, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z6, (DX)
+	ADDQ R11, DX
+	VMOVUPD Z7, (DX)
+	VZEROUPPER
+	RET
+
+// func copyRows24(dst, src *float64, ld, kc int)
+//
+// Packs kc rows of 24 float64s, src rows ld bytes apart, into dst rows 192
+// bytes apart: the packing of a whole B sliver with contiguous rows,
+// without a call to memmove per row. kc ≥ 1. AVX-512.
+TEXT ·copyRows24(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	MOVQ kc+24(FP), AX
+
+rows24:
+	VMOVUPD (SI), Z0
+	VMOVUPD 64(SI), Z1
+	VMOVUPD 128(SI), Z2
+	VMOVUPD Z0, (DI)
+	VMOVUPD Z1, 64(DI)
+	VMOVUPD Z2, 128(DI)
+	ADDQ    R8, SI
+	ADDQ    $192, DI
+	DECQ    AX
+	JNZ     rows24
 	VZEROUPPER
 	RET

@@ -4,7 +4,6 @@ package ad
 
 import (
 	"fmt"
-	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -28,26 +27,52 @@ import (
 // the last block.
 
 //go:noescape
-func kern8x24(k int, a, b, c *float64, ldc int, load bool, bias *float64)
+func kern8x24(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 
-// packedKernel describes a micro-kernel of the packed product: it sets an
-// mr×nr tile of C (row stride ldc bytes) from an A sliver a[p·mr + r] and
-// a B sliver b[p·nr + j], loading C first when load is set (canLoad
-// reports whether it can; without, the product is not blocked over p).
+//go:noescape
+func kern8x16(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+
+//go:noescape
+func copyRows24(dst, src *float64, ld, kc int)
+
+//go:noescape
+func copyRows8(dst, src *float64, ld, kc int)
+
+//go:noescape
+func kern8x8(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+
+// packedKernel describes the micro-kernels of the packed product: they
+// set an mr×w tile of C (row stride ldc bytes) from an A sliver
+// a[p·mr + r] and a B sliver b[p·w + j], for w = nr or, in the last
+// sliver of a panel, the fewest multiples of vec that cover its columns
+// (a panel of 100 columns is four slivers of 24 and one of 8, not five of
+// 24). They load C first when load is set (canLoad reports whether they
+// can; without, the product is not blocked over p) and prefetch the tile
+// at next.
 type packedKernel struct {
-	name    string
-	mr, nr  int
-	canLoad bool
-	run     func(k int, a, b, c *float64, ldc int, load bool, bias *float64)
+	name        string
+	mr, nr, vec int
+	canLoad     bool
+	run         func(w, k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 }
 
 var (
-	kernAVX512 = packedKernel{"avx512 8x24", 8, 24, true, kern8x24}
+	kernAVX512 = packedKernel{"avx512 8x24", 8, 24, 8, true,
+		func(w, k int, a, b, c *float64, ldc int, load bool, bias, next *float64) {
+			switch w {
+			case 24:
+				kern8x24(k, a, b, c, ldc, load, bias, next)
+			case 16:
+				kern8x16(k, a, b, c, ldc, load, bias, next)
+			default:
+				kern8x8(k, a, b, c, ldc, load, bias, next)
+			}
+		}}
 	// The AVX2 fallback reuses gemmKernel's 4×8 tile: packed operands
 	// are only other strides (A's rows 8 bytes apart, its columns 32,
 	// B's rows 64).
-	kernAVX2 = packedKernel{"avx2 4x8", 4, 8, false,
-		func(k int, a, b, c *float64, ldc int, _ bool, bias *float64) {
+	kernAVX2 = packedKernel{"avx2 4x8", 4, 8, 8, false,
+		func(_, k int, a, b, c *float64, ldc int, _ bool, bias, _ *float64) {
 			kern4x8(k, a, 8, 32, b, 64, c, ldc, bias)
 		}}
 )
@@ -112,9 +137,39 @@ func gemmPacked(m, n, k int, a []float64, ai, ap int, b []float64, bp, bj int, c
 	})
 }
 
+// packScratch is what one call of packedSerial works in: the packed
+// panels and the edge tiles (here rather than on the stack because the
+// kernel is called through a function value, which would move them to
+// the heap on every call).
+type packScratch struct {
+	a, b     []float64
+	tile     [8 * 24]float64
+	biasTile [24]float64
+}
+
 // scratch holds packing buffers for reuse; each call of packedSerial takes
-// one, so the two halves of a product never share.
-var scratch = sync.Pool{New: func() any { return new([]float64) }}
+// one, so the two halves of a product never share. A free list rather
+// than a sync.Pool, which the garbage collector empties: the packed
+// panels of a VAE layer (up to 4 MB) would be allocated again after
+// every other collection (measured: 60 KB more garbage per 128×300·300×300
+// product). It keeps at most cap(scratch) of them.
+var scratch = make(chan *packScratch, 4)
+
+func getScratch() *packScratch {
+	select {
+	case s := <-scratch:
+		return s
+	default:
+		return new(packScratch)
+	}
+}
+
+func putScratch(s *packScratch) {
+	select {
+	case scratch <- s:
+	default:
+	}
+}
 
 // aligned returns n float64s of *buf starting at a 64-byte boundary (the
 // micro-kernel's loads then never straddle cache lines), growing it when
@@ -140,32 +195,31 @@ func packedSerial(kern packedKernel, m, n, k int, a []float64, ai, ap int, b []f
 	mc := min(m, mcMax)
 	// The B panel holds kc×nc, nc rounded up to slivers; the A block
 	// mc×kc, mc rounded up.
-	bufA, bufB := scratch.Get().(*[]float64), scratch.Get().(*[]float64)
-	defer scratch.Put(bufA)
-	defer scratch.Put(bufB)
-	packB := aligned(bufB, kc*((nc+nr-1)/nr*nr))
-	packA := aligned(bufA, kc*((mc+mr-1)/mr*mr))
-	var tile [8 * 24]float64
-	var biasTile [24]float64
+	sc := getScratch()
+	defer putScratch(sc)
+	packB := aligned(&sc.b, kc*((nc+nr-1)/nr*nr))
+	packA := aligned(&sc.a, kc*((mc+mr-1)/mr*mr))
+	tile, biasTile := sc.tile[:], sc.biasTile[:]
 	ldcB := ldc * 8
 	for j0 := 0; j0 < n; j0 += nc {
 		ncb := min(nc, n-j0)
 		for p0 := 0; p0 < k; p0 += kc {
 			kcb := min(kc, k-p0)
 			load, last := p0 > 0, p0+kcb == k
-			packBPanel(packB, b[p0*bp+j0*bj:], bp, bj, kcb, ncb, nr)
+			packBPanel(packB, b[p0*bp+j0*bj:], bp, bj, kcb, ncb, nr, kern.vec)
 			for i0 := 0; i0 < m; i0 += mc {
 				mcb := min(mc, m-i0)
 				packABlock(packA, a[i0*ai+p0*ap:], ai, ap, mcb, kcb, mr)
 				for jr := 0; jr < ncb; jr += nr {
 					cols := min(nr, ncb-jr)
+					w := min(nr, (cols+kern.vec-1)/kern.vec*kern.vec) // the sliver's width
 					bsl := &packB[jr*kcb]
 					var bptr *float64
 					if last && bias != nil {
-						if cols == nr {
+						if cols == w {
 							bptr = &bias[j0+jr]
 						} else {
-							copy(biasTile[:], bias[j0+jr:j0+jr+cols])
+							copy(biasTile, bias[j0+jr:j0+jr+cols])
 							bptr = &biasTile[0]
 						}
 					}
@@ -173,8 +227,16 @@ func packedSerial(kern packedKernel, m, n, k int, a []float64, ai, ap int, b []f
 						rows := min(mr, mcb-ir)
 						asl := &packA[ir*kcb]
 						ct := c[(i0+ir)*ldc+j0+jr:]
-						if rows == mr && cols == nr {
-							kern.run(kcb, asl, bsl, &ct[0], ldcB, load, bptr)
+						// The next tile down, or the first of the next
+						// column of tiles, for the kernel to prefetch.
+						next := &ct[0]
+						if ir+mr < mcb {
+							next = &c[(i0+ir+mr)*ldc+j0+jr]
+						} else if jr+nr < ncb {
+							next = &c[i0*ldc+j0+jr+nr]
+						}
+						if rows == mr && cols == w {
+							kern.run(w, kcb, asl, bsl, &ct[0], ldcB, load, bptr, next)
 							continue
 						}
 						// An edge tile: computed whole in tile (the
@@ -182,12 +244,12 @@ func packedSerial(kern packedKernel, m, n, k int, a []float64, ai, ap int, b []f
 						// its valid part copied.
 						if load {
 							for r := 0; r < rows; r++ {
-								copy(tile[r*nr:r*nr+cols], ct[r*ldc:r*ldc+cols])
+								copy(tile[r*w:r*w+cols], ct[r*ldc:r*ldc+cols])
 							}
 						}
-						kern.run(kcb, asl, bsl, &tile[0], nr*8, load, bptr)
+						kern.run(w, kcb, asl, bsl, &tile[0], w*8, load, bptr, next)
 						for r := 0; r < rows; r++ {
-							copy(ct[r*ldc:r*ldc+cols], tile[r*nr:r*nr+cols])
+							copy(ct[r*ldc:r*ldc+cols], tile[r*w:r*w+cols])
 						}
 					}
 				}
@@ -208,6 +270,16 @@ func packABlock(dst, a []float64, ai, ap, mc, kc, mr int) {
 		}
 		base := s * mr * ai
 		switch {
+		case ap == 1 && rows == 8 && mr == 8:
+			// Rows contiguous (NN, NT), a whole sliver: eight rows read
+			// side by side, each sliver row written whole.
+			r0, r1, r2, r3 := a[base:base+kc], a[base+ai:base+ai+kc], a[base+2*ai:base+2*ai+kc], a[base+3*ai:base+3*ai+kc]
+			r4, r5, r6, r7 := a[base+4*ai:base+4*ai+kc], a[base+5*ai:base+5*ai+kc], a[base+6*ai:base+6*ai+kc], a[base+7*ai:base+7*ai+kc]
+			for p := range r0 {
+				q := (*[8]float64)(d[p*8:])
+				q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
+				q[4], q[5], q[6], q[7] = r4[p], r5[p], r6[p], r7[p]
+			}
 		case ap == 1:
 			// Rows contiguous (NN, NT): a transpose of rows×kc.
 			for r := 0; r < rows; r++ {
@@ -232,34 +304,43 @@ func packABlock(dst, a []float64, ai, ap, mc, kc, mr int) {
 }
 
 // packBPanel sets dst to the kc×nc panel B(p, j) = b[p·bp + j·bj] in
-// slivers of nr columns, dst[t·kc·nr + p·nr + j] = B(p, t·nr + j), the
-// columns past nc zero.
-func packBPanel(dst, b []float64, bp, bj, kc, nc, nr int) {
+// slivers of nr columns, dst[t·kc·nr + p·nr + j] = B(p, t·nr + j); the
+// last sliver is only as wide as the fewest multiples of vec that hold
+// its columns (its rows are that far apart), the columns past nc zero.
+func packBPanel(dst, b []float64, bp, bj, kc, nc, nr, vec int) {
 	for t := 0; t*nr < nc; t++ {
-		d := dst[t*kc*nr : (t+1)*kc*nr]
 		cols := min(nr, nc-t*nr)
-		if cols < nr {
+		w := min(nr, (cols+vec-1)/vec*vec)
+		d := dst[t*kc*nr : t*kc*nr+kc*w]
+		if cols < w {
 			clear(d)
 		}
 		base := t * nr * bj
 		switch {
+		case bj == 1 && cols == 24 && haveAVX512:
+			// Rows contiguous (NN, TN), a whole sliver: in assembly, as
+			// copy's memmove per row of 24 was 12% of a 128×300·300×784
+			// product.
+			copyRows24(&d[0], &b[base], bp*8, kc)
+		case bj == 1 && cols == 8:
+			copyRows8(&d[0], &b[base], bp*8, kc)
 		case bj == 1:
 			// Rows contiguous (NN, TN): a copy of each row.
 			for p := 0; p < kc; p++ {
-				copy(d[p*nr:p*nr+cols], b[base+p*bp:base+p*bp+cols])
+				copy(d[p*w:p*w+cols], b[base+p*bp:base+p*bp+cols])
 			}
 		case bp == 1:
 			// Columns contiguous (NT): a transpose of cols×kc.
 			for j := 0; j < cols; j++ {
 				col := b[base+j*bj : base+j*bj+kc]
 				for p, v := range col {
-					d[p*nr+j] = v
+					d[p*w+j] = v
 				}
 			}
 		default:
 			for p := 0; p < kc; p++ {
 				for j := 0; j < cols; j++ {
-					d[p*nr+j] = b[base+p*bp+j*bj]
+					d[p*w+j] = b[base+p*bp+j*bj]
 				}
 			}
 		}

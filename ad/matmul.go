@@ -221,15 +221,15 @@ const (
 // split over two goroutines, so with them the rule is the pure-Go one.
 var fastBLAS bool
 
-// setBLASThreads, when the BLAS library has its own threads (the netlib
-// tag), sets how many it may use; products of at least bigGemm
-// multiply–adds get threads() of them, smaller ones one.
-var setBLASThreads func(n int)
-
-const bigGemm = 1 << 24
+// splitBLAS is set when blas64 runs single-threaded (the netlib build
+// keeps OpenBLAS at one thread): gemmBLAS then splits large products in
+// two halves of C with inHalves, so that one helper goroutine is all that
+// ever runs beside the caller. OpenBLAS's own thread pool, spinning
+// (sched_yield) beside that helper, left two threads no faster than one.
+var splitBLAS bool
 
 // largeOnBLAS sends the products that gemmPacked would compute to blas64
-// instead (set by the netlib build where OpenBLAS is faster).
+// instead.
 var largeOnBLAS bool
 
 // usePacked reports whether a product that is not small runs on the
@@ -280,23 +280,64 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 		gemmPacked(m, n, k, a, ai, ap, b, bp, bj, c, nil)
 		return
 	}
-	A := blas64.General{Rows: m, Cols: k, Stride: k, Data: a}
+	gemmBLAS(tA, tB, m, n, k, a, b, c)
+}
+
+// gemmBLAS is gemm through blas64. With splitBLAS the halves of C are
+// two calls, by columns when n ≥ m and by rows otherwise; each entry is
+// computed by one call either way.
+func gemmBLAS(tA, tB bool, m, n, k int, a, b, c []float64) {
+	lda, ldb := k, n
+	if tA {
+		lda = m
+	}
+	if tB {
+		ldb = k
+	}
+	if !splitBLAS {
+		blasCall(tA, tB, m, n, k, a, lda, b, ldb, c, n)
+		return
+	}
+	work := m * n * k / blasMaddsPerEntry
+	if n >= m {
+		inHalves(n, work, func(lo, hi int) {
+			bs := b[lo:] // columns lo… of op(b)
+			if tB {
+				bs = b[lo*k:]
+			}
+			blasCall(tA, tB, m, hi-lo, k, a, lda, bs, ldb, c[lo:], n)
+		})
+		return
+	}
+	inHalves(m, work, func(lo, hi int) {
+		as := a[lo*k:] // rows lo… of op(a)
+		if tA {
+			as = a[lo:]
+		}
+		blasCall(tA, tB, hi-lo, n, k, as, lda, b, ldb, c[lo*n:], n)
+	})
+}
+
+// blasMaddsPerEntry converts a product's multiply–adds into inHalves'
+// unit of work, as maddsPerEntry does for the kernels.
+const blasMaddsPerEntry = 16
+
+// blasCall sets the m×n matrix c (row stride ldc) to op(a)·op(b), with
+// op(a) m×k and op(b) k×n stored with row strides lda and ldb.
+func blasCall(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	A := blas64.General{Rows: m, Cols: k, Stride: lda, Data: a}
 	ta := blas.NoTrans
 	if tA {
-		A = blas64.General{Rows: k, Cols: m, Stride: m, Data: a}
+		A = blas64.General{Rows: k, Cols: m, Stride: lda, Data: a}
 		ta = blas.Trans
 	}
-	B := blas64.General{Rows: k, Cols: n, Stride: n, Data: b}
+	B := blas64.General{Rows: k, Cols: n, Stride: ldb, Data: b}
 	tb := blas.NoTrans
 	if tB {
-		B = blas64.General{Rows: n, Cols: k, Stride: k, Data: b}
+		B = blas64.General{Rows: n, Cols: k, Stride: ldb, Data: b}
 		tb = blas.Trans
 	}
-	if setBLASThreads != nil && m*n*k >= bigGemm {
-		setBLASThreads(threads())
-		defer setBLASThreads(1)
-	}
-	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
+	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: ldc, Data: c})
 }
 
 // gemmSmall is gemm by direct loops. Each case keeps the innermost loop
