@@ -271,15 +271,12 @@ func packABlock(dst, a []float64, ai, ap, mc, kc, mr int) {
 		base := s * mr * ai
 		switch {
 		case ap == 1 && rows == 8 && mr == 8:
-			// Rows contiguous (NN, NT), a whole sliver: eight rows read
-			// side by side, each sliver row written whole.
-			r0, r1, r2, r3 := a[base:base+kc], a[base+ai:base+ai+kc], a[base+2*ai:base+2*ai+kc], a[base+3*ai:base+3*ai+kc]
-			r4, r5, r6, r7 := a[base+4*ai:base+4*ai+kc], a[base+5*ai:base+5*ai+kc], a[base+6*ai:base+6*ai+kc], a[base+7*ai:base+7*ai+kc]
-			for p := range r0 {
-				q := (*[8]float64)(d[p*8:])
-				q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
-				q[4], q[5], q[6], q[7] = r4[p], r5[p], r6[p], r7[p]
-			}
+			// Rows contiguous (NN, NT), a whole sliver.
+			gather8(d, 8, a, base, ai, kc)
+		case ai == 1 && rows == 8 && mr == 8:
+			// Columns contiguous (TN), a whole sliver: in assembly, as
+			// copy's memmove per column of 8 is slow.
+			copyRows8(&d[0], &a[base], ap*8, kc)
 		case ap == 1:
 			// Rows contiguous (NN, NT): a transpose of rows×kc.
 			for r := 0; r < rows; r++ {
@@ -329,6 +326,11 @@ func packBPanel(dst, b []float64, bp, bj, kc, nc, nr, vec int) {
 			for p := 0; p < kc; p++ {
 				copy(d[p*w:p*w+cols], b[base+p*bp:base+p*bp+cols])
 			}
+		case bp == 1 && cols == w && w%8 == 0:
+			// Columns contiguous (NT), whole groups of eight columns.
+			for g := 0; g < w; g += 8 {
+				gather8(d[g:], w, b, base+g*bj, bj, kc)
+			}
 		case bp == 1:
 			// Columns contiguous (NT): a transpose of cols×kc.
 			for j := 0; j < cols; j++ {
@@ -344,5 +346,18 @@ func packBPanel(dst, b []float64, bp, bj, kc, nc, nr, vec int) {
 				}
 			}
 		}
+	}
+}
+
+// gather8 sets d[p·ds + r] = x[base + r·step + p] for r < 8 and p < kc:
+// eight contiguous runs read side by side, eight consecutive entries of d
+// written at a time (the transposing case of packing).
+func gather8(d []float64, ds int, x []float64, base, step, kc int) {
+	r0, r1, r2, r3 := x[base:base+kc], x[base+step:base+step+kc], x[base+2*step:base+2*step+kc], x[base+3*step:base+3*step+kc]
+	r4, r5, r6, r7 := x[base+4*step:base+4*step+kc], x[base+5*step:base+5*step+kc], x[base+6*step:base+6*step+kc], x[base+7*step:base+7*step+kc]
+	for p := range r0 {
+		q := (*[8]float64)(d[p*ds:])
+		q[0], q[1], q[2], q[3] = r0[p], r1[p], r2[p], r3[p]
+		q[4], q[5], q[6], q[7] = r4[p], r5[p], r6[p], r7[p]
 	}
 }

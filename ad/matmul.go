@@ -11,9 +11,10 @@ import (
 
 // MatMul returns the matrix product a·b over the last two axes. Both have
 // rank ≥ 2; leading (batch) axes must be equal, or one operand is a plain
-// matrix and is applied to every batch element of the other. The product
-// runs through gonum's blas64, so the netlib build tag (see the README)
-// routes it to OpenBLAS.
+// matrix and is applied to every batch element of the other. It runs on
+// ad's assembly kernels where the CPU has AVX2 and FMA, and otherwise on
+// portable loops (small products) or gonum's blas64, which the netlib
+// build tag (see the README) routes to OpenBLAS.
 func MatMul(a, b *Tensor) *Tensor { return matmul(a, b, false, false) }
 
 // MatMulT returns a·bᵀ over the last two axes without forming bᵀ.
