@@ -11,13 +11,14 @@ import (
 
 // With the netlib build tag, matrix products above the small-matrix
 // threshold run through OpenBLAS (cgo; Debian's libopenblas-dev, and
-// CGO_LDFLAGS=-lopenblas). OpenBLAS runs single-threaded except for large
-// products (see bigGemm): for the small products of training steps its own
-// thread pool, spin-waiting beside ad's helper goroutine, made an SNIS step
-// slower (measured: 0.66 ms single-threaded against 1.0–1.5 ms).
+// CGO_LDFLAGS=-lopenblas). OpenBLAS always runs single-threaded and ad
+// splits large products between the caller and its helper goroutine
+// (gemmBLAS), so no OpenBLAS worker thread ever spins beside that helper:
+// with OpenBLAS's own two threads, 42% of the CPU went to sched_yield
+// and two threads were no faster than one.
 func init() {
 	blas64.Use(netlib.Implementation{})
 	openblas.SetThreads(1)
-	setBLASThreads = openblas.SetThreads
+	splitBLAS = true
 	fastBLAS = true
 }

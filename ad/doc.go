@@ -54,21 +54,25 @@
 // Shape mismatches are programming errors and panic with a message that
 // starts with "ad: ", names the operation and the shapes.
 //
-// Matrix products go through gonum's blas64 (and so through OpenBLAS with
-// the netlib build tag), except small or skinny ones, which direct loops
-// do faster than gonum's pure-Go BLAS. On amd64 with AVX2 and FMA those
-// loops, tanh and tanh's backward are assembly kernels (the purego build
-// tag turns them off): products are then one FMA chain per entry, so they
-// round differently from the portable loops, and tanh is within 1.4 ulp
-// of the exact value as math.Tanh is.
+// On amd64 with AVX2 and FMA, matrix products, tanh and tanh's backward
+// are assembly kernels (the purego build tag turns them off): small and
+// skinny products run on strided 4×8 tiles, larger ones on a packed,
+// cache-blocked product with an AVX-512 8×24 micro-kernel where the CPU
+// has AVX-512 (the 4×8 tile otherwise). Every entry of a product is one
+// FMA chain over the inner index in increasing order, whichever path,
+// tile, block size or number of goroutines computes it, so products give
+// the same bits on every machine with the kernels; they round differently
+// from the portable loops. tanh is within 1.4 ulp of the exact value as
+// math.Tanh is. Without the kernels, small products run on portable loops
+// and large ones through gonum's blas64, which the netlib build tag
+// routes to OpenBLAS (used single-threaded, split in two by ad).
 //
 // A training loop can hand each step's intermediate buffers back for
 // reuse with Release once it has taken the gradients and read the values
 // it wants; otherwise the garbage collector reclaims them.
 //
-// Large elementwise kernels and small
-// products are split in two, half on the calling goroutine and half on a
-// helper goroutine that spin-waits briefly between pieces of work; every
+// Large elementwise kernels and products are split in two, half on the
+// calling goroutine and half on a helper goroutine that spin-waits briefly between pieces of work; every
 // entry is computed by the same code either way, so results are bitwise
 // independent of it. SetMaxThreads(1) turns the helper off, which a
 // program running several computations at once should do.

@@ -192,3 +192,25 @@ store1x4:
 	VMASKMOVPD Y0, Y15, (DX)
 	VZEROUPPER
 	RET
+
+// func copyRows8(dst, src *float64, ld, kc int)
+//
+// Packs kc rows of 8 float64s, src rows ld bytes apart, into dst rows 64
+// bytes apart (a B sliver of the packed product's AVX2 kernel). kc ≥ 1.
+TEXT ·copyRows8(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ ld+16(FP), R8
+	MOVQ kc+24(FP), AX
+
+rows8:
+	VMOVUPD (SI), Y0
+	VMOVUPD 32(SI), Y1
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	ADDQ    R8, SI
+	ADDQ    $64, DI
+	DECQ    AX
+	JNZ     rows8
+	VZEROUPPER
+	RET

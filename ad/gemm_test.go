@@ -1,6 +1,7 @@
 package ad
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -98,23 +99,39 @@ func TestGemmKernelsExact(t *testing.T) {
 }
 
 // TestGemmKernelsSplitBitwise checks that a product large enough for
-// inHalves to split gives the same bits with the helper as without.
+// inHalves to split gives the same bits with the helper as without: the
+// small-product kernels' rows, and the packed product's halves by columns
+// (n ≥ m) and by rows (n < m), in every layout. With the kernels it also
+// requires that the helper did take part.
 func TestGemmKernelsSplitBitwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	const m, n, k = 1151, 20, 20
-	a, b := Randn(rng, m*k).data, Randn(rng, k*n).data
-	for _, l := range [][2]bool{{false, false}, {false, true}} {
+	split := func(name string, m, n, k int, run func(m, n, k int, a, b, c []float64)) {
+		t.Helper()
+		a, b := Randn(rng, m*k).data, Randn(rng, k*n).data
 		one := make([]float64, m*n)
 		two := make([]float64, m*n)
 		prev := SetMaxThreads(1)
-		gemmSmall(l[0], l[1], m, n, k, a, b, one)
+		run(m, n, k, a, b, one)
 		SetMaxThreads(2)
-		gemmSmall(l[0], l[1], m, n, k, a, b, two)
+		before := helper.runs.Load()
+		run(m, n, k, a, b, two)
 		SetMaxThreads(prev)
+		if haveGemmKernels && threads() >= 2 && helper.runs.Load() == before {
+			t.Errorf("%s %d×%d·%d×%d: the helper goroutine took no part", name, m, k, k, n)
+		}
 		for i := range one {
 			if math.Float64bits(one[i]) != math.Float64bits(two[i]) {
-				t.Fatalf("tB=%v: entry %d: %v with one goroutine, %v with two", l[1], i, one[i], two[i])
+				t.Fatalf("%s %d×%d·%d×%d: entry %d: %v with one goroutine, %v with two", name, m, k, k, n, i, one[i], two[i])
 			}
+		}
+	}
+	for _, l := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+		name := fmt.Sprintf("tA=%v tB=%v", l[0], l[1])
+		if !l[0] {
+			split("small "+name, 1151, 20, 20, func(m, n, k int, a, b, c []float64) { gemmSmall(l[0], l[1], m, n, k, a, b, c) })
+		}
+		for _, s := range [][3]int{{150, 300, 70}, {300, 150, 70}} {
+			split(name, s[0], s[1], s[2], func(m, n, k int, a, b, c []float64) { gemm(l[0], l[1], m, n, k, a, b, c) })
 		}
 	}
 }

@@ -11,9 +11,10 @@ import (
 
 // MatMul returns the matrix product a·b over the last two axes. Both have
 // rank ≥ 2; leading (batch) axes must be equal, or one operand is a plain
-// matrix and is applied to every batch element of the other. The product
-// runs through gonum's blas64, so the netlib build tag (see the README)
-// routes it to OpenBLAS.
+// matrix and is applied to every batch element of the other. It runs on
+// ad's assembly kernels where the CPU has AVX2 and FMA, and otherwise on
+// portable loops (small products) or gonum's blas64, which the netlib
+// build tag (see the README) routes to OpenBLAS.
 func MatMul(a, b *Tensor) *Tensor { return matmul(a, b, false, false) }
 
 // MatMulT returns a·bᵀ over the last two axes without forming bᵀ.
@@ -40,6 +41,8 @@ func Affine(x, W, b *Tensor) *Tensor {
 		// The kernels add the bias as they store (the same roundings as
 		// the loop below, without a second pass over out).
 		gemmKernel(rows, n, k, x.data, k, 1, W.data, n, out.data, b.data)
+	} else if rows > 0 && k > 0 && n > 0 && usePacked(rows, n, k) {
+		gemmPacked(rows, n, k, x.data, k, 1, W.data, n, 1, out.data, b.data)
 	} else {
 		gemm(false, false, rows, n, k, x.data, W.data, out.data)
 		for i := 0; i < len(out.data); i += n {
@@ -219,12 +222,22 @@ const (
 // split over two goroutines, so with them the rule is the pure-Go one.
 var fastBLAS bool
 
-// setBLASThreads, when the BLAS library has its own threads (the netlib
-// tag), sets how many it may use; products of at least bigGemm
-// multiply–adds get threads() of them, smaller ones one.
-var setBLASThreads func(n int)
+// splitBLAS is set when blas64 runs single-threaded (the netlib build
+// keeps OpenBLAS at one thread): gemmBLAS then splits large products in
+// two halves of C with inHalves, so that one helper goroutine is all that
+// ever runs beside the caller. OpenBLAS's own thread pool, spinning
+// (sched_yield) beside that helper, left two threads no faster than one.
+var splitBLAS bool
 
-const bigGemm = 1 << 24
+// largeOnBLAS sends the products that gemmPacked would compute to blas64
+// instead.
+var largeOnBLAS bool
+
+// usePacked reports whether a product that is not small runs on the
+// packed kernels (gemmpack_amd64.go) rather than blas64.
+func usePacked(m, n, k int) bool {
+	return havePacked && !largeOnBLAS && !useSmallGemm(m, n, k)
+}
 
 func useSmallGemm(m, n, k int) bool {
 	if fastBLAS && !haveGemmKernels {
@@ -256,23 +269,76 @@ func gemm(tA, tB bool, m, n, k int, a, b, c []float64) {
 		gemmSmall(tA, tB, m, n, k, a, b, c)
 		return
 	}
-	A := blas64.General{Rows: m, Cols: k, Stride: k, Data: a}
+	if usePacked(m, n, k) {
+		// op(a)(i, p) = a[i·ai + p·ap], op(b)(p, j) = b[p·bp + j·bj].
+		ai, ap, bp, bj := k, 1, n, 1
+		if tA {
+			ai, ap = 1, m
+		}
+		if tB {
+			bp, bj = 1, k
+		}
+		gemmPacked(m, n, k, a, ai, ap, b, bp, bj, c, nil)
+		return
+	}
+	gemmBLAS(tA, tB, m, n, k, a, b, c)
+}
+
+// gemmBLAS is gemm through blas64. With splitBLAS the halves of C are
+// two calls, by columns when n ≥ m and by rows otherwise; each entry is
+// computed by one call either way.
+func gemmBLAS(tA, tB bool, m, n, k int, a, b, c []float64) {
+	lda, ldb := k, n
+	if tA {
+		lda = m
+	}
+	if tB {
+		ldb = k
+	}
+	if !splitBLAS {
+		blasCall(tA, tB, m, n, k, a, lda, b, ldb, c, n)
+		return
+	}
+	work := m * n * k / blasMaddsPerEntry
+	if n >= m {
+		inHalves(n, work, func(lo, hi int) {
+			bs := b[lo:] // columns lo… of op(b)
+			if tB {
+				bs = b[lo*k:]
+			}
+			blasCall(tA, tB, m, hi-lo, k, a, lda, bs, ldb, c[lo:], n)
+		})
+		return
+	}
+	inHalves(m, work, func(lo, hi int) {
+		as := a[lo*k:] // rows lo… of op(a)
+		if tA {
+			as = a[lo:]
+		}
+		blasCall(tA, tB, hi-lo, n, k, as, lda, b, ldb, c[lo*n:], n)
+	})
+}
+
+// blasMaddsPerEntry converts a product's multiply–adds into inHalves'
+// unit of work, as maddsPerEntry does for the kernels.
+const blasMaddsPerEntry = 16
+
+// blasCall sets the m×n matrix c (row stride ldc) to op(a)·op(b), with
+// op(a) m×k and op(b) k×n stored with row strides lda and ldb.
+func blasCall(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	A := blas64.General{Rows: m, Cols: k, Stride: lda, Data: a}
 	ta := blas.NoTrans
 	if tA {
-		A = blas64.General{Rows: k, Cols: m, Stride: m, Data: a}
+		A = blas64.General{Rows: k, Cols: m, Stride: lda, Data: a}
 		ta = blas.Trans
 	}
-	B := blas64.General{Rows: k, Cols: n, Stride: n, Data: b}
+	B := blas64.General{Rows: k, Cols: n, Stride: ldb, Data: b}
 	tb := blas.NoTrans
 	if tB {
-		B = blas64.General{Rows: n, Cols: k, Stride: k, Data: b}
+		B = blas64.General{Rows: n, Cols: k, Stride: ldb, Data: b}
 		tb = blas.Trans
 	}
-	if setBLASThreads != nil && m*n*k >= bigGemm {
-		setBLASThreads(threads())
-		defer setBLASThreads(1)
-	}
-	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: n, Data: c})
+	blas64.Gemm(ta, tb, 1, A, B, 0, blas64.General{Rows: m, Cols: n, Stride: ldc, Data: c})
 }
 
 // gemmSmall is gemm by direct loops. Each case keeps the innermost loop

@@ -65,6 +65,7 @@ var helper struct {
 	task   atomic.Pointer[helperTask]
 	parked atomic.Bool
 	wake   chan struct{}
+	runs   atomic.Int64 // pieces of work done, for tests
 }
 
 func helperLoop() {
@@ -87,6 +88,7 @@ func helperLoop() {
 		}
 		t := helper.task.Swap(nil)
 		t.f(t.lo, t.hi)
+		helper.runs.Add(1)
 		t.done.Store(true)
 	}
 }

@@ -18,13 +18,19 @@ func TestHalvesBitwise(t *testing.T) {
 	x := ad.Randn(rng, 1151, 20)
 	w := ad.Randn(rng, 20, 20)
 	b := ad.Randn(rng, 20)
+	// Large enough for the packed product.
+	xl, wl, bl := ad.Randn(rng, 150, 140), ad.Randn(rng, 140, 130), ad.Randn(rng, 130)
 	ops := map[string]func() *ad.Tensor{
-		"Tanh":       func() *ad.Tensor { return ad.Tanh(x) },
-		"Exp":        func() *ad.Tensor { return ad.Exp(x) },
-		"Sigmoid":    func() *ad.Tensor { return ad.Sigmoid(x) },
-		"MatMul":     func() *ad.Tensor { return ad.MatMul(x, w) },
-		"MatMulT":    func() *ad.Tensor { return ad.MatMulT(x, w) },
-		"AffineTanh": func() *ad.Tensor { return ad.AffineTanh(x, w, b) },
+		"MatMul large":     func() *ad.Tensor { return ad.MatMul(xl, wl) },
+		"TMatMul large":    func() *ad.Tensor { return ad.TMatMul(xl, xl) },
+		"MatMulT large":    func() *ad.Tensor { return ad.MatMulT(xl, xl) },
+		"AffineTanh large": func() *ad.Tensor { return ad.AffineTanh(xl, wl, bl) },
+		"Tanh":             func() *ad.Tensor { return ad.Tanh(x) },
+		"Exp":              func() *ad.Tensor { return ad.Exp(x) },
+		"Sigmoid":          func() *ad.Tensor { return ad.Sigmoid(x) },
+		"MatMul":           func() *ad.Tensor { return ad.MatMul(x, w) },
+		"MatMulT":          func() *ad.Tensor { return ad.MatMulT(x, w) },
+		"AffineTanh":       func() *ad.Tensor { return ad.AffineTanh(x, w, b) },
 	}
 	prev := runtime.GOMAXPROCS(1)
 	want := map[string][]float64{}
