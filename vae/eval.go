@@ -171,7 +171,7 @@ func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, v
 	if e, ok := enc.(*Encoder); ok {
 		enc = &Encoder{Net: detachMLP(e.Net), Mean: e.Mean, ScaleMin: e.ScaleMin}
 	}
-	dec := detachMLP(m.Decoder.Net)
+	dec := m.Decoder.detach()
 	pe, err := m.newPriorEval(ctx, st, S)
 	if err != nil {
 		return err
@@ -199,8 +199,8 @@ func (m *Model) walk(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int, v
 			k := min(sc, S-s0)
 			z, logq := drawPosterior(enc, qc, encR, xc, k)
 			d := z.Dim(2)
-			logits := ad.Reshape(rowwise(ad.Reshape(z, k*nc, d), dec.Forward), k, nc, -1)
-			lw := ad.Sub(dist.NewBernoulli(logits).LogProb(xc), logq) // [k, nc]
+			logits := ad.Reshape(rowwise(ad.Reshape(z, k*nc, d), dec.Net.Forward), k, nc, -1)
+			lw := ad.Sub(dec.logProbOut(logits, xc), logq) // [k, nc]
 			lp, err := pe.estimates(ctx, s0, i0, z)
 			if err != nil {
 				return err

@@ -152,12 +152,12 @@ func (m *Model) TrainStep(rng *rand.Rand, opt *nn.Adam, params []*ad.Tensor, x *
 var ErrNotFinite = errors.New("vae: training objective is not finite")
 
 // SampleMeans draws n exact samples z ~ p(z) from the prior and returns
-// the decoder's Bernoulli means σ(l(z)), [n, dx] (for sample grids).
+// the decoder's Bernoulli means σ(l(z)), [n, dx] (for sample grids); for
+// a Gaussian decoder, its means.
 func (m *Model) SampleMeans(rng *rand.Rand, n int) *ad.Tensor {
 	if n < 0 {
 		panic(fmt.Sprintf("vae: Model.SampleMeans: n = %d", n))
 	}
 	z := evalPrior(m.Prior).Sample(rng, n)
-	dec := &Decoder{Net: detachMLP(m.Decoder.Net)}
-	return ad.Sigmoid(dec.Logits(z.Detach()))
+	return m.Decoder.detach().means(z.Detach())
 }

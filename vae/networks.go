@@ -74,20 +74,72 @@ func (e *Encoder) LogProb(x, z *ad.Tensor) *ad.Tensor {
 // logits l = Net(z). NewModel starts the output bias at the logit of the
 // (clipped) training mean, which is the authors' constant offset
 // logit(clip(x̄, 10⁻⁴, 1 − 10⁻⁴)) folded into a bias that starts there.
+//
+// With RawScale set it is instead the Gaussian likelihood of continuous
+// (logit-space) data, p(x | z) = N(x; Net(z), diag σ²) with the learned
+// per-dimension σ = max(ScaleMin, softplus(RawScale)) (NewGaussianModel).
 type Decoder struct {
 	Net *nn.MLP
+	// RawScale ([dx]) makes the decoder Gaussian; nil means Bernoulli.
+	RawScale *ad.Tensor
+	// ScaleMin is the floor of the Gaussian decoder's σ.
+	ScaleMin float64
 }
 
-// Logits returns l(z) for z of shape [..., dz], as [..., dx].
+// Logits returns l(z) for z of shape [..., dz], as [..., dx] (the
+// Gaussian decoder's mean).
 func (d *Decoder) Logits(z *ad.Tensor) *ad.Tensor { return d.Net.Forward(z) }
 
 // LogProb returns log p(x | z) for x [n, dx] and z [..., n, dz], as [..., n].
 func (d *Decoder) LogProb(x, z *ad.Tensor) *ad.Tensor {
-	return dist.NewBernoulli(d.Logits(z)).LogProb(x)
+	return d.logProbOut(d.Logits(z), x)
 }
 
-// Params returns the network's parameters.
-func (d *Decoder) Params() []*ad.Tensor { return d.Net.Params() }
+// logProbOut returns log p(x | z) from the network's output at z.
+func (d *Decoder) logProbOut(out, x *ad.Tensor) *ad.Tensor {
+	if d.RawScale == nil {
+		return dist.NewBernoulli(out).LogProb(x)
+	}
+	return dist.NewNormal(out, d.scale()).LogProb(x)
+}
+
+func (d *Decoder) scale() *ad.Tensor {
+	return ad.Clamp(ad.Softplus(d.RawScale), d.ScaleMin, math.Inf(1))
+}
+
+// Params returns the network's parameters (and RawScale).
+func (d *Decoder) Params() []*ad.Tensor {
+	if d.RawScale != nil {
+		return append(d.Net.Params(), d.RawScale)
+	}
+	return d.Net.Params()
+}
+
+// detach returns a Decoder sharing d's weights as constants.
+func (d *Decoder) detach() *Decoder {
+	out := &Decoder{Net: detachMLP(d.Net), ScaleMin: d.ScaleMin}
+	if d.RawScale != nil {
+		out.RawScale = d.RawScale.Detach()
+	}
+	return out
+}
+
+// means returns E[x | z]: σ(l(z)) (Bernoulli) or Net(z) (Gaussian).
+func (d *Decoder) means(z *ad.Tensor) *ad.Tensor {
+	if d.RawScale == nil {
+		return ad.Sigmoid(d.Logits(z))
+	}
+	return d.Logits(z)
+}
+
+// sample draws x ~ p(x | z) for z [n, dz]: Bernoulli draws (constants,
+// from the detached network) or μ(z) + σ ⊙ ε (on the graph).
+func (d *Decoder) sample(rng *rand.Rand, z *ad.Tensor) *ad.Tensor {
+	if d.RawScale == nil {
+		return dist.NewBernoulli(d.detach().Logits(z)).Sample(rng)
+	}
+	return ad.Reshape(dist.NewNormal(d.Logits(z), d.scale()).RSample(rng, 1), z.Dim(0), -1)
+}
 
 // mlpSizes returns in, hidden..., out.
 func mlpSizes(in int, hidden []int, out int) []int {
