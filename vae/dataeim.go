@@ -9,6 +9,7 @@ import (
 	"github.com/eimkit/eimkit/ad"
 	"github.com/eimkit/eimkit/dist"
 	"github.com/eimkit/eimkit/eimfamily"
+	"github.com/eimkit/eimkit/estimators"
 	"github.com/eimkit/eimkit/nn"
 )
 
@@ -73,9 +74,7 @@ const (
 )
 
 // dataBlock is the number of images of one call of the proposal's
-// LogWeights in the evaluations below: a constant, so the results do not
-// depend on how the caller splits a data set into calls of at least this
-// size... (each block has its own stream).
+// LogWeights in the evaluations below, each block with its own stream.
 const dataBlock = 100
 
 // centered is U(x − x̄), the authors' energy_fn(x − data_mean).
@@ -116,6 +115,12 @@ type DataSNIS struct {
 	// binary candidates are constants). The zero value lets it flow, as
 	// the authors' reparameterize_proposal default does.
 	StopCandidateGradients bool
+	// Gradient is the training gradient through the candidates; the zero
+	// value is CandidatePathwise (none through binary candidates).
+	Gradient CandidateGradient
+	// GumbelTemp is CandidateGumbel's temperature; 0 means 0.7 (the
+	// authors' gst_temperature).
+	GumbelTemp float64
 }
 
 func (m *DataSNIS) energy() eimfamily.Energy { return centered{m.Energy, m.Mean} }
@@ -165,15 +170,45 @@ func (m *DataSNIS) Objective(rng *rand.Rand, x *ad.Tensor, beta float64) *ad.Ten
 	if m.K == 1 {
 		return lp
 	}
-	c := m.Proposal.SampleData(rng, m.K-1)
+	var c, score *ad.Tensor
+	switch m.Gradient {
+	case CandidatePathwise:
+		c = m.Proposal.SampleData(rng, m.K-1)
+	case CandidateVIMCO:
+		sc, ok := m.Proposal.(ScoredSampler)
+		if !ok {
+			panic(fmt.Sprintf("vae: DataSNIS.Objective: CandidateVIMCO needs a ScoredSampler proposal, have %T", m.Proposal))
+		}
+		c, score = sc.SampleDataScored(rng, m.K-1)
+	case CandidateGumbel:
+		rs, ok := m.Proposal.(RelaxedSampler)
+		if !ok {
+			panic(fmt.Sprintf("vae: DataSNIS.Objective: CandidateGumbel needs a RelaxedSampler proposal, have %T", m.Proposal))
+		}
+		tau := m.GumbelTemp
+		if tau == 0 {
+			tau = 0.7
+		}
+		c = rs.SampleDataRelaxed(rng, m.K-1, tau)
+	default:
+		panic(fmt.Sprintf("vae: DataSNIS.Objective: unknown Gradient %d", m.Gradient))
+	}
 	if m.StopCandidateGradients {
 		c = c.Detach()
 	}
 	e := m.energy()
-	n := x.Dim(0)
+	n, k1 := x.Dim(0), m.K-1
 	negU := ad.Neg(e.Energy(nil, ad.Concat(0, x, c)))
-	lse := ad.LogSumExp(ad.Slice(negU, 0, n, n+m.K-1), 0)
-	return ad.Add(lp, snisRest(ad.Slice(negU, 0, 0, n), ad.BroadcastTo(lse, n), m.K))
+	negUx := ad.Slice(negU, 0, 0, n)
+	if score == nil {
+		lse := ad.LogSumExp(ad.Slice(negU, 0, n, n+k1), 0)
+		return ad.Add(lp, snisRest(negUx, ad.BroadcastTo(lse, n), m.K))
+	}
+	// VIMCO over the K terms of the normalizer: the data term (no score)
+	// and the K − 1 candidates shared by the batch.
+	logw := ad.Concat(0, ad.Unsqueeze(negUx, 0), ad.BroadcastTo(ad.Unsqueeze(ad.Slice(negU, 0, n, n+k1), 1), k1, n))
+	logq := ad.Concat(0, ad.Zeros(1, n), ad.BroadcastTo(ad.Unsqueeze(score, 1), k1, n))
+	return ad.Add(lp, ad.Sub(negUx, estimators.VIMCO(logw, logq)))
 }
 
 // LogWeights returns S draws of the nested estimator's log weight for
