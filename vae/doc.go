@@ -123,6 +123,79 @@
 // (LARSPrior.Model.ZAvg) and may hold its evaluation estimate
 // (LARSPrior.EvalZ, SetEvalZ), which takes 10⁸ energy evaluations.
 //
+// # ConvHVAE
+//
+// ConvHVAE is the convolutional hierarchical VAE of Table 1's middle rows,
+// as the authors' ConvBernoulliVAE (eim/models/vae.py) defines it, with
+// any of the priors above over its top layer z₂:
+//
+//	p(x, z₁, z₂) = p(z₂) p(z₁ | z₂) p(x | z₁, z₂),   q(z₁, z₂ | x) = q(z₂ | x) q(z₁ | x, z₂),
+//
+// (networks in the type's doc; convolutions NHWC through ad.Conv2D and
+// ad.ConvTranspose2D, docs/conv.md). Its objective and S-sample
+// evaluation are the VAE's with log p(z₁ | z₂) − log q(z₁ | x, z₂) added
+// to each weight, β on every term but the likelihood (the authors'
+// HVAE), and the argument of Evaluation holds unchanged: p̂(z₂) is drawn
+// given z₂ and nothing else depends on its randomness. ConvConfig sets
+// the sizes (image size, filters, kernel, widths), so tests run it on
+// 8×8 images.
+//
+// # EIMs over data with a latent-variable proposal
+//
+// DataSNIS, DataLARS and DataHIS are EIMs over the data x whose proposal
+// π(x) = ∫ p(x | z) p(z) dz is itself a VAE (a DataProposal: Model or
+// ConvHVAE), Table 1's "SNIS w/ VAE proposal" and Table 2. Each family's
+// density is π times a factor that uses π only through its samples,
+// p(x) = π(x) · E_λ r_λ(x) (SNIS: r_λ = w(x) / ((1/K)(w(x) + Σ_j w(x_j))),
+// λ = x_{2:K} ~ π; LARS: r = a(x)(1 − α)/Z + α), and the EIM bounds use
+// π only through log π(x). Replacing log π(x) by the proposal's own
+// integrand log π̂(x) (its ELBO integrand for training, an importance
+// weight p(x | z) p(z)/q(z | x), z ~ q(z | x), for the evaluation), drawn
+// independently of λ,
+//
+//	E[ log π̂(x) + log r_λ(x) ] = E log π̂(x) + E log r_λ(x) ≤ log π(x) + log E r_λ(x) = log p(x),
+//
+// keeps a lower bound (E log π̂ ≤ log π is the proposal's ELBO, the
+// second step Jensen's inequality), and where E π̂(x) = π(x),
+//
+//	E[ π̂(x) r_λ(x) ] = E π̂(x) · E r_λ(x) = π(x) E r_λ(x) = p(x)
+//
+// by independence: exp of the integrand is unbiased for the density of
+// the process that draws its candidates ancestrally (z_j ~ p(z), x_j ~
+// p(x | z_j)), so the S-sample evaluation is a bound as in Evaluation.
+// For HIS, p_HIS(x) = ∫ π(x₀) N(ρ₀; 0, I) dρ_T with (x₀, ρ₀) the
+// dynamics run back from (x, ρ_T); the integrand π(x₀) N(ρ₀)/q(ρ_T | x)
+// with π̂(x₀) drawn given x₀ has E[π̂(x₀) | ρ_T] = π(x₀), hence the same
+// two statements. LARS is unbiased at the exact Z and a plug-in estimate
+// at an estimated one. The tests check all of it exactly on a proposal
+// with three latent states (binary x ∈ {0, 1}² for SNIS and LARS by
+// enumeration; continuous one-dimensional x for HIS by quadrature).
+//
+// Binary candidates are constants, so by default (CandidatePathwise) no
+// gradient flows through them, as the paper reports; DataSNIS.Gradient
+// offers a VIMCO-style score function over the ancestral draws
+// (unbiased, checked by enumeration) and Gumbel straight-through
+// (biased, the authors' code's default for its Bernoulli VAE proposal).
+// Continuous candidates are reparameterized. HIS needs continuous data:
+// its dynamics differentiate log π̂ at x₀. The proposal's parameters are
+// in Params (named proposal.*) and trained with the energy, as in the
+// authors' code; leave them out of the optimizer to keep a pre-trained
+// VAE fixed.
+//
+// # Continuous data (Table 2)
+//
+// NewGaussianModel is the VAE with a Gaussian decoder N(x; μ(z), diag σ²)
+// (σ a learned per-pixel constant starting at 1) for logit-space images
+// s = logit(λ + (1 − 2λ) y) (data.LogitTransform; optionally centered,
+// CenterLogits). Likelihoods are reported on the 8-bit pixel scale, as
+// the authors' SquashedDistribution does:
+//
+//	log p(x̃) = log p_S(s) + log |ds/dy| − D log 256,   x̃ = 256 y,
+//
+// (PixelLogLik). SmallContinuousConfig is the "small VAE" (one tanh layer
+// of 20 units, 10-d latent); Table 2's EIMs over it use SNIS with K = 128
+// (ContinuousSNISK) and HIS with T = 5 (ContinuousHIST).
+//
 // # Shapes
 //
 // Data x is [n, dx], latents [n, dz]; Objective and Eval give one value
