@@ -64,6 +64,41 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+var (
+	straightMu   sync.Mutex
+	straightDirs = map[string]string{}
+)
+
+// straightRun returns a copy, in a fresh temporary directory, of the
+// output of an uninterrupted run of the i-th procTests command, which is
+// computed once per test binary.
+func straightRun(t *testing.T, i int) string {
+	t.Helper()
+	pt := procTests[i]
+	straightMu.Lock()
+	defer straightMu.Unlock()
+	src, ok := straightDirs[pt.cmd]
+	if !ok {
+		var err error
+		if src, err = os.MkdirTemp(filepath.Dir(eimkitBin(t)), pt.cmd); err != nil {
+			t.Fatal(err)
+		}
+		cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", src}, pt.args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		if code := exitStatus(t, cmd); code != 0 {
+			t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+		}
+		straightDirs[pt.cmd] = src
+	}
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
 // procTests are the commands the process tests run, with settings that
 // train for a few hundred fast steps and evaluate quickly.
 var procTests = []struct {
@@ -168,28 +203,21 @@ func withoutTimes(t *testing.T, path string) any {
 	return v
 }
 
-// TestKillAndResume kills each command with SIGKILL at several points of
-// its training (and once more late, possibly during evaluation), runs it
+// TestKillAndResume kills each command with SIGKILL at two points of its
+// training and once more at its end (during evaluation or writing), runs it
 // again to the end, and checks that its results equal those of an
 // uninterrupted run apart from timings, and that no temporary file is
 // left.
 func TestKillAndResume(t *testing.T) {
-	for _, pt := range procTests {
+	for i, pt := range procTests {
 		t.Run(pt.cmd, func(t *testing.T) {
-			straight := t.TempDir()
-			cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", straight}, pt.args...)...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if code := exitStatus(t, cmd); code != 0 {
-				t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
-			}
+			straight := straightRun(t, i)
 			total := stepsLogged(straight)
 			want := withoutTimes(t, filepath.Join(straight, "results.json"))
 
 			dir := t.TempDir()
 			kills := 0
-			for _, frac := range []float64{0.1, 0.45, 0.8, 1} {
+			for _, frac := range []float64{0.15, 0.6, 1} {
 				cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -219,7 +247,7 @@ func TestKillAndResume(t *testing.T) {
 			if kills < 2 {
 				t.Errorf("only %d of the runs were killed before finishing", kills)
 			}
-			cmd, stderr = eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
+			cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -250,20 +278,13 @@ func TestSIGINTDuringEvaluation(t *testing.T) {
 		"hvi":       {"-eval-draws", "5000000"},
 		"vsmc":      {"-eval-runs", "10000000"},
 	}
-	for _, pt := range procTests {
+	for i, pt := range procTests {
 		t.Run(pt.cmd, func(t *testing.T) {
-			dir := t.TempDir()
-			cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			if code := exitStatus(t, cmd); code != 0 {
-				t.Fatalf("first run: exit %d\n%s", code, stderr)
-			}
+			dir := straightRun(t, i)
 			before := snapshot(t, dir)
 			// Not quiet: the progress lines say when evaluation starts.
 			args := append(append([]string{pt.cmd, "-out", dir}, pt.args...), long[pt.cmd]...)
-			cmd = exec.Command(eimkitBin(t), args...)
+			cmd := exec.Command(eimkitBin(t), args...)
 			pr, pw := io.Pipe()
 			cmd.Stderr = pw
 			if err := cmd.Start(); err != nil {
