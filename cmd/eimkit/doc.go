@@ -24,6 +24,7 @@ Commands:
 	sivi        SIVI and IWHVI on Yin & Zhou's 2-D toy targets, bounds vs log Z (Sec. 5.2)
 	hvi         Hamiltonian VI against a Gaussian q on a correlated Gaussian posterior (Sec. 5.3)
 	vsmc        ELBO, IWAE and FIVO proposals on the linear-Gaussian model (Sec. 5.3)
+	vae         VAEs with Gaussian, TRS, SNIS, HIS and LARS priors on binarized MNIST and Fashion-MNIST, test IWAE-1000 (Table 1)
 
 The first is described below; `eimkit help <command>` describes each in
 full.
