@@ -18,6 +18,7 @@ import (
 // bounds, and the named bounds of Sec. 5.
 var Required = []string{
 	"Eq. 1", "Eq. 2", "Eq. 3", "Eq. 4", "Eq. 5", "Eq. 6", "Eq. 7", "Eq. 8",
+	"Eq. 9", "Eq. 10", // in App. A
 	"Alg. 1", "Alg. 2", "Alg. 3",
 	"App. A", "App. B", "App. C",
 	"Sec. 5.1 IWAE", "Sec. 5.1 learned r",
