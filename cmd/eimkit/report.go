@@ -90,8 +90,12 @@ func markdownTable(results []*result) string {
 	evals := map[string]string{}
 	var order []string
 	for _, r := range results {
+		target := r.Target
+		if r.ProposalVar != results[0].ProposalVar {
+			target += fmt.Sprintf(", proposal N(0, %g·I)", r.ProposalVar) // -mismatch-var
+		}
 		fmt.Fprintf(&b, "| %s | %s | %d | %.4f | %.4f | %.4f | %.4f | %.4f | %.1f |\n",
-			strings.ToUpper(r.Model), r.Target, r.Steps, float64(r.TestBound), float64(r.TestBoundStdErr),
+			strings.ToUpper(r.Model), target, r.Steps, float64(r.TestBound), float64(r.TestBoundStdErr),
 			r.TrueMeanLogDensity, r.TrueMeanLogDensity-float64(r.TestBound), float64(r.FinalTrainObj), r.Seconds)
 		m := strings.ToUpper(r.Model)
 		if _, ok := evals[m]; !ok {
