@@ -18,7 +18,8 @@ import (
 // objective; elsewhere (a file, a pipe, CI) it prints a line when a run
 // starts, at every quarter of its steps and when it ends. With quiet
 // nothing is written. All methods are safe for concurrent use, and do
-// nothing on a nil *Progress.
+// nothing on a nil *Progress; a zero Progress writes nothing (a way to
+// have only OnStep).
 type Progress struct {
 	// OnStep, if set, is called after every training step, outside the
 	// lock (tests use it to interrupt a run at a chosen step).
@@ -95,7 +96,7 @@ func (p *Progress) Start(run string, from, steps int) {
 	} else {
 		p.printLocked("%s: training for %d steps", run, steps)
 	}
-	p.running[run] = "starting"
+	p.setLocked(run, "starting")
 }
 
 // Advance reports that run has taken one more step, reaching step of
@@ -110,7 +111,7 @@ func (p *Progress) Advance(run string, step, steps int, avg float64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.bar != nil {
-		p.running[run] = fmt.Sprintf("%.3f", avg)
+		p.setLocked(run, fmt.Sprintf("%.3f", avg))
 		p.bar.Add(1)
 		if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
 			p.last = now
@@ -148,11 +149,19 @@ func (p *Progress) setStatus(run, status string) {
 	if status == "" {
 		delete(p.running, run)
 	} else {
-		p.running[run] = status
+		p.setLocked(run, status)
 	}
 	if p.bar != nil {
 		p.bar.Describe(p.describeLocked())
 	}
+}
+
+// setLocked sets run's status (the zero Progress has no map yet).
+func (p *Progress) setLocked(run, status string) {
+	if p.running == nil {
+		p.running = map[string]string{}
+	}
+	p.running[run] = status
 }
 
 func (p *Progress) describeLocked() string {
