@@ -329,8 +329,9 @@ func (r *vaeRun) writeCurvesPNG(path string, rec *experiment.Record, valid plott
 		float64(res.TestBound), float64(res.TestBoundStdErr))
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "nats per image"
-	p.Legend.Top = false
-	p.Legend.Left = false
+	// The curves rise from the lower left: the legend goes top left.
+	p.Legend.Top = true
+	p.Legend.Left = true
 	p.Add(plotter.NewGrid())
 	obj := rec.Objectives()
 	train := smoothed(obj, max(1, len(obj)/200))
