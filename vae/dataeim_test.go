@@ -701,3 +701,61 @@ func TestDataSNISConvProposal(t *testing.T) {
 		}
 	}
 }
+
+// TestDataTrainStep: TrainStep moves the parameters of each data EIM and
+// the proposal VAE, commits DataLARS's moving average of Z, and rejects
+// a non-finite objective without changing anything; NewGaussianModel
+// rejects a bad mean.
+func TestDataTrainStep(t *testing.T) {
+	x := ad.New([]float64{0.3, -1.1, 0.8, 1.4, 0.2, -0.6}, 2, 3)
+	for _, name := range []string{"snis", "lars", "his"} {
+		var m interface {
+			Objective(*rand.Rand, *ad.Tensor, float64) *ad.Tensor
+		}
+		var ps *nn.Params
+		switch name {
+		case "snis":
+			s := &DataSNIS{Proposal: tinyGaussianVAE(t, Gaussian), Energy: eimfamily.NewMLPEnergy(newRNG(1), 3, 0, 3), K: 4}
+			m, ps = s, s.Params()
+		case "lars":
+			l := NewDataLARS(newRNG(1), tinyGaussianVAE(t, Gaussian), 3, nil, 3, 4, 100, 3)
+			m, ps = l, l.Params()
+		case "his":
+			h := NewDataHIS(newRNG(1), tinyGaussianVAE(t, Gaussian), 3, nil, 2, 0.9, []int{3}, []int{3})
+			m, ps = h, h.Params()
+		}
+		before := nn.Flatten(ps.Tensors())
+		opt := &nn.Adam{LR: 1e-2}
+		if _, err := TrainStep(m, newRNG(2), opt, ps.Tensors(), x, 1); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		after := nn.Flatten(ps.Tensors())
+		moved := 0
+		for i := range before {
+			if before[i] != after[i] {
+				moved++
+			}
+		}
+		if moved < len(before)/2 {
+			t.Errorf("%s: %d of %d parameters moved", name, moved, len(before))
+		}
+		if l, ok := m.(*DataLARS); ok && !(l.ZAvg > 0 && l.ZAvg < 1) {
+			t.Errorf("lars: ZAvg = %v after a step", l.ZAvg)
+		}
+		bad := ad.New([]float64{math.Inf(1), 0, 0}, 1, 3)
+		kept := nn.Flatten(ps.Tensors())
+		if _, err := TrainStep(m, newRNG(3), opt, ps.Tensors(), bad, 1); err != ErrNotFinite {
+			t.Errorf("%s: non-finite data: error %v, want ErrNotFinite", name, err)
+		}
+		for i, v := range nn.Flatten(ps.Tensors()) {
+			if v != kept[i] {
+				t.Fatalf("%s: a rejected step changed parameter %d", name, i)
+			}
+		}
+	}
+	for _, mean := range [][]float64{{1, 2}, {0, math.NaN(), 1}} {
+		if _, err := NewGaussianModel(newRNG(1), Config{Data: 3, Latent: 2}, mean); err == nil {
+			t.Errorf("mean %v: no error", mean)
+		}
+	}
+}
