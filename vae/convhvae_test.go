@@ -459,3 +459,40 @@ func TestNewConvHVAE(t *testing.T) {
 		t.Error("NaN pixel: no error")
 	}
 }
+
+// TestConvHVAEThreadsBitwise: the evaluation and a training step of a
+// ConvHVAE (28×28, 4 filters, SNIS prior) give the same bits with one
+// thread and with ad's default.
+func TestConvHVAEThreadsBitwise(t *testing.T) {
+	run := func(threads int) ([]float64, []float64) {
+		prev := ad.SetMaxThreads(threads)
+		defer ad.SetMaxThreads(prev)
+		m, err := NewConvHVAE(newRNG(81), ConvConfig{Filters: 4, Hidden: 20,
+			Config: Config{Prior: SNIS, Latent: 5, EnergyHidden: []int{8}, K: 10}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x := binaryImages(82, 12, 784)
+		e, err := m.Eval(context.Background(), newRNG(83), x, 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps := m.Params().Tensors()
+		if _, err := m.TrainStep(newRNG(84), &nn.Adam{LR: 1e-3}, ps, x, 1); err != nil {
+			t.Fatal(err)
+		}
+		return e, nn.Flatten(ps)
+	}
+	e1, p1 := run(1)
+	e2, p2 := run(0)
+	for i := range e1 {
+		if math.Float64bits(e1[i]) != math.Float64bits(e2[i]) {
+			t.Fatalf("Eval depends on the number of threads: image %d: %v vs %v", i, e1[i], e2[i])
+		}
+	}
+	for i := range p1 {
+		if math.Float64bits(p1[i]) != math.Float64bits(p2[i]) {
+			t.Fatalf("TrainStep depends on the number of threads: parameter %d", i)
+		}
+	}
+}
