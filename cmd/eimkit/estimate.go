@@ -58,16 +58,25 @@ func syntheticBytes(model string, ms modelSettings, ev evalSettings) float64 {
 	}
 	eval += f64 * float64(ev.Samples) * math.Min(float64(ev.Points), 1000) // integrands of a block
 	eval += 2 * f64 * 2 * float64(ev.PlotSamples)                          // the picture's samples
+	eval += 4 * f64 * float64(ev.Points)                                   // held-out points and their estimates
 	// Values, gradients, Adam's two moments and the checkpoint's encoding.
 	return 5*f64*params + math.Max(train, eval)
 }
 
+// recordBytes is the memory of a run's training record in memory
+// (experiment.Record: a Point per step).
+func recordBytes(steps int) float64 { return 64 * float64(steps) }
+
 // checkMemory refuses settings whose runs cannot fit in memory.
 func (c *syntheticConfig) checkMemory() error {
-	jobs := min(c.jobs, len(c.models)*len(c.targets))
+	jobs := min(c.jobs, len(c.specs()))
 	var per []float64
 	for _, m := range c.models {
-		per = append(per, syntheticBytes(m, c.ms, c.ev))
+		b := syntheticBytes(m, c.ms, c.ev) + recordBytes(c.steps)
+		if c.curve.Every > 0 { // the curve's held-out points and one evaluation
+			b += syntheticBytes(m, c.ms, evalSettings{Points: c.curve.Points, Samples: c.curve.Samples})
+		}
+		per = append(per, b)
 	}
 	// The jobs largest runs may train at once.
 	total := 0.0
@@ -79,8 +88,8 @@ func (c *syntheticConfig) checkMemory() error {
 			per = per[:len(per)-1]
 		}
 	}
-	what := fmt.Sprintf("-K %d -T %d -his-T %d -hidden %s -batch %d -eval-samples %d -plot-samples %d -jobs %d",
-		c.ms.K, c.ms.TRST, c.ms.HIST, intsString(c.ms.Hidden), c.ms.Batch, c.ev.Samples, c.ev.PlotSamples, jobs)
+	what := fmt.Sprintf("-steps %d -K %d -T %d -his-T %d -hidden %s -batch %d -eval-points %d -eval-samples %d -plot-samples %d -jobs %d",
+		c.steps, c.ms.K, c.ms.TRST, c.ms.HIST, intsString(c.ms.Hidden), c.ms.Batch, c.ev.Points, c.ev.Samples, c.ev.PlotSamples, jobs)
 	return checkMemory("synthetic", toBytes(total), what)
 }
 

@@ -160,8 +160,8 @@ func (c *hviConfig) run(ctx context.Context, stderr io.Writer) error {
 	// gradients each, kept for no backward pass), a training step's draws
 	// through T leapfrog steps with the backward pass, and the picture.
 	need := f64 * float64(n) * 2 * math.Max(3*float64(c.draws)*float64(c.T+1)*8, float64(min(5000, c.evalDraws))*float64(c.T+1)*8)
-	need += f64*float64(n)*float64(c.evalDraws)*2 + f64*2*100000*float64(c.T+1)*4
-	if err := checkMemory("hvi", toBytes(need), fmt.Sprintf("-draws %d -eval-draws %d -T %d and %d observations", c.draws, c.evalDraws, c.T, n)); err != nil {
+	need += f64*float64(n)*float64(c.evalDraws)*2 + f64*2*100000*float64(c.T+1)*4 + 2*recordBytes(c.steps)
+	if err := checkMemory("hvi", toBytes(need), fmt.Sprintf("-steps %d -draws %d -eval-draws %d -T %d and %d observations", c.steps, c.draws, c.evalDraws, c.T, n)); err != nil {
 		return err
 	}
 	out, err := openOut(c.out)

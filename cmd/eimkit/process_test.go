@@ -428,6 +428,10 @@ func TestOversizedSettingsRefused(t *testing.T) {
 		{"synthetic", "-K", "100000000"},
 		{"synthetic", "-hidden", "100000,100000"},
 		{"synthetic", "-batch", "1000000000"},
+		{"synthetic", "-eval-points", "10000000000"},
+		{"synthetic", "-steps", "100000000000"},
+		{"sivi", "-eval-batches", "10000000000"},
+		{"vsmc", "-eval-runs", "10000000000"},
 		{"sivi", "-K", "1000000000"},
 		{"hvi", "-draws", "1000000000"},
 		{"vsmc", "-N", "1000000000"},
@@ -435,7 +439,17 @@ func TestOversizedSettingsRefused(t *testing.T) {
 		for _, limit := range []string{"", "ulimit -v 4000000; "} {
 			dir := t.TempDir()
 			cmd := exec.CommandContext(context.Background(), "/bin/sh", "-c", limit+`exec "$0" "$@"`, bin)
-			cmd.Args = append(cmd.Args, append(args, "-quiet", "-out", dir)...)
+			// The small settings of procTests first, so that a check that
+			// fails does not run a long job; the flag under test overrides.
+			var base []string
+			for _, pt := range procTests {
+				if pt.cmd == args[0] {
+					base = pt.args
+				}
+			}
+			cmd.Args = append(cmd.Args, args[0])
+			cmd.Args = append(cmd.Args, base...)
+			cmd.Args = append(cmd.Args, append(args[1:], "-quiet", "-out", dir)...)
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()

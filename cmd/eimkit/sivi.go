@@ -180,7 +180,8 @@ func (m siviModel) LogJoint(_, z *ad.Tensor) *ad.Tensor { return m.t.logDensity(
 
 func (c *siviConfig) run(ctx context.Context, stderr io.Writer) error {
 	start := time.Now()
-	if err := checkMemory("sivi", c.memory(), fmt.Sprintf("-K %d -iwhvi-K %d -eval-K %d -batch %d -plot-samples %d", c.k, c.iwK, c.evalK, c.batch, c.plotSamples)); err != nil {
+	if err := checkMemory("sivi", c.memory(), fmt.Sprintf("-steps %d -K %d -iwhvi-K %d -eval-K %d -eval-batches %d -batch %d -plot-samples %d",
+		c.steps, c.k, c.iwK, c.evalK, c.evalBatches, c.batch, c.plotSamples)); err != nil {
 		return err
 	}
 	out, err := openOut(c.out)
@@ -253,7 +254,8 @@ func (c *siviConfig) memory() uint64 {
 	train := 3 * f64 * math.Max(condPer*(b+float64(c.k)), (condPer+tauPer)*b*float64(c.iwK+1))
 	eval := f64 * math.Max(condPer*(b+float64(c.evalK)), 2*float64(c.k+1)*b) // the [K+1, n] log-density table
 	pic := f64 * (condPer + 4) * float64(c.plotSamples)
-	return toBytes(float64(min(c.jobs, len(c.targets)*len(c.methods))) * (math.Max(train, math.Max(eval, pic)) + f64*b*float64(c.evalK+1)))
+	per := math.Max(train, math.Max(eval, pic)) + f64*b*float64(c.evalK+1) + recordBytes(c.steps) + f64*float64(c.evalBatches)
+	return toBytes(float64(min(c.jobs, len(c.targets)*len(c.methods))) * per)
 }
 
 // newRun returns the harness run that trains one family on one target

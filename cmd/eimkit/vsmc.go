@@ -362,8 +362,8 @@ func (c *vsmcConfig) run(ctx context.Context, stderr io.Writer) error {
 	start := time.Now()
 	// The largest tensors: a training step's particles through the batch
 	// of SMC runs with the backward pass.
-	need := 3 * f64 * float64(c.batch) * float64(c.n) * float64(statespace.VSMCExampleT) * 5 * 16
-	if err := checkMemory("vsmc", toBytes(need*float64(min(c.jobs, len(vsmcBounds)))), fmt.Sprintf("-batch %d -N %d -jobs %d", c.batch, c.n, c.jobs)); err != nil {
+	need := 3*f64*float64(c.batch)*float64(c.n)*float64(statespace.VSMCExampleT)*5*16 + recordBytes(c.steps) + f64*float64(c.evalRuns)
+	if err := checkMemory("vsmc", toBytes(need*float64(min(c.jobs, len(vsmcBounds)))), fmt.Sprintf("-steps %d -batch %d -N %d -eval-runs %d -jobs %d", c.steps, c.batch, c.n, c.evalRuns, c.jobs)); err != nil {
 		return err
 	}
 	out, err := openOut(c.out)
