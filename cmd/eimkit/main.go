@@ -41,7 +41,12 @@ var commands = map[string]command{
 // of these experiments is a few megabytes, so at Go's default of 100 the
 // collector runs almost continuously: on two cores `eimkit synthetic` with
 // GOGC=400 took 5.8 s instead of 9.4 s (and 0.3 s of system time instead
-// of 3.3 s) for the same work, at 80 MB instead of 60 MB of memory.
+// of 3.3 s) for the same work. That 80 MB was a short training run: on its
+// own GOGC=400 lets the heap grow to five times the live data, and the
+// evaluations' peaks of 70–110 MB live made the README's job peak at
+// 800–1080 MB resident. Each command therefore also sets a soft memory
+// limit at its estimated need (checkMemory, harness.go), which brought that
+// job to about 330 MB with the same CPU time (docs/experiment.md).
 const gcPercent = 400
 
 func main() {
