@@ -351,3 +351,45 @@ func TrainStep(m interface {
 	}
 	return v, nil
 }
+
+// EvalAuthors returns the evaluation of the authors' code
+// (eim/models/nis.py, _log_prob) for each image: the proposal's own
+// S-sample bound plus the rest of Eq. (3) with one set of K − 1
+// candidates shared by all images,
+//
+//	log (1/S) Σ_s π̂_s(x) − U(x) − log( (1/K) (e^{−U(x)} + Σ_{c ∈ C} e^{−U(c)}) ),
+//
+// for comparisons with the paper's numbers. Its expectation is also a
+// lower bound on log p_SNIS(x): the sum of E log (1/S) Σ_s π̂_s ≤ log π(x)
+// and E[rest] ≤ log E[rest's exp] (Jensen), the two independent. It is
+// not Eval's nested estimator, which averages π̂_s times the rest over
+// the S samples, each with its own candidates.
+func (m *DataSNIS) EvalAuthors(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error) {
+	m.check("EvalAuthors", x)
+	if S < 1 {
+		panic(fmt.Sprintf("vae: DataSNIS.EvalAuthors: S = %d, want S ≥ 1", S))
+	}
+	st := streams{rng.Uint64(), rng.Uint64()}
+	e := centered{detachEnergy(m.Energy), m.Mean}
+	lse := 0.0
+	if m.K > 1 {
+		c := m.Proposal.SampleData(st.rng(streamDataCands, 0, 0), m.K-1).Detach()
+		lse = ad.LogSumExp(ad.Neg(e.Energy(nil, c)), 0).Item()
+	}
+	lw, err := blockWeights(ctx, st, m.Proposal, x, S, func(xb, lpi *ad.Tensor) *ad.Tensor { return lpi })
+	if err != nil {
+		return nil, err
+	}
+	n := x.Dim(0)
+	out := make([]float64, n)
+	logMeanExpColumns(lw.Data(), S, n, out)
+	if m.K == 1 {
+		return out, nil
+	}
+	negUx := ad.Neg(e.Energy(nil, x.Detach()))
+	rest := snisRest(negUx, ad.BroadcastTo(ad.Scalar(lse), n), m.K).Data()
+	for i := range out {
+		out[i] += rest[i]
+	}
+	return out, nil
+}

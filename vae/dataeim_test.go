@@ -759,3 +759,28 @@ func TestDataTrainStep(t *testing.T) {
 		}
 	}
 }
+
+// TestDataSNISEvalAuthors: with scripted draws (the same z for every
+// proposal sample, one candidate set), the authors' evaluation equals the
+// training objective at β = 1 at those draws, for S = 1 and S = 3.
+func TestDataSNISEvalAuthors(t *testing.T) {
+	p := newBinaryLV()
+	m := &DataSNIS{Proposal: p, Energy: tinyEnergy(newRNG(3)), Mean: dataMean, K: 3}
+	x := ad.New(binaryPoints, 4, 2)
+	c := []float64{0, 1, 1, 1}
+	for _, S := range []int{1, 3} {
+		p.Z = 2
+		p.Cands = [][]float64{c}
+		got, err := m.EvalAuthors(context.Background(), newRNG(1), x, S)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Cands = [][]float64{c}
+		want := m.Objective(nil, x, 1).Data()
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > exactTol {
+				t.Errorf("S = %d, x = %v: %.15g, want %.15g", S, binaryPoints[2*i:2*i+2], got[i], want[i])
+			}
+		}
+	}
+}
