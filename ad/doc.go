@@ -42,7 +42,13 @@
 // softmax exp(xᵢ − logsumexp(x)), is exactly 0 at −Inf entries (and on all
 // −Inf slices). LogMeanExp subtracts log n; LogSoftmax and Softmax follow.
 // Sigmoid, LogSigmoid and Softplus are evaluated in forms that do not
-// overflow for large |x|.
+// overflow for large |x|. BernoulliLogLik fuses the Bernoulli
+// log-likelihood summed over the last axis,
+//
+//	Σ_d [x_d·l_d − softplus(l_d)] = Σ_d [c_d·l_d − log1p(e^−|l_d|)],  c_d = x_d − [l_d > 0],
+//
+// which does not cancel at large |l| and has the right limits at
+// infinite l; its l-gradient x − σ(l) is computed as c ± σ(−|l|).
 //
 // # Invariants
 //
@@ -54,18 +60,24 @@
 // Shape mismatches are programming errors and panic with a message that
 // starts with "ad: ", names the operation and the shapes.
 //
-// On amd64 with AVX2 and FMA, matrix products, tanh and tanh's backward
-// are assembly kernels (the purego build tag turns them off): small and
-// skinny products run on strided 4×8 tiles, larger ones on a packed,
-// cache-blocked product with an AVX-512 8×24 micro-kernel where the CPU
-// has AVX-512 (the 4×8 tile otherwise). Every entry of a product is one
-// FMA chain over the inner index in increasing order, whichever path,
-// tile, block size or number of goroutines computes it, so products give
-// the same bits on every machine with the kernels; they round differently
-// from the portable loops. tanh is within 1.4 ulp of the exact value as
-// math.Tanh is. Without the kernels, small products run on portable loops
-// and large ones through gonum's blas64, which the netlib build tag
-// routes to OpenBLAS (used single-threaded, split in two by ad).
+// On amd64 with AVX2 and FMA, matrix products, tanh and tanh's backward,
+// and exp, log, log1p, softplus, log-sigmoid, sigmoid and the Bernoulli
+// log-likelihood and its gradient are assembly kernels (the purego build
+// tag turns them off). Small and skinny products run on strided 4×8
+// tiles, larger ones on a packed, cache-blocked product with an AVX-512
+// 8×24 micro-kernel where the CPU has AVX-512 (the 4×8 tile otherwise).
+// Every entry of a product is one FMA chain over the inner index in
+// increasing order, whichever path, tile, block size or number of
+// goroutines computes it, so products give the same bits on every machine
+// with the kernels; they round differently from the portable loops. tanh
+// is within 1.4 ulp of the exact value as math.Tanh is; exp, log and
+// log1p are within 1 ulp, softplus and log-sigmoid 1.5, sigmoid 2.5
+// (docs/ad.md, "Transcendentals"). The portable path computes the same
+// algorithms in scalar Go, not through package math, whose amd64 exp
+// overflows from x ≈ 709.5 and whose log is wrong on subnormals. Without
+// the kernels, small products run on portable loops and large ones
+// through gonum's blas64, which the netlib build tag routes to OpenBLAS
+// (used single-threaded, split in two by ad).
 //
 // A training loop can hand each step's intermediate buffers back for
 // reuse with Release once it has taken the gradients and read the values

@@ -113,10 +113,7 @@ func log1pGo(x float64) float64 {
 		return logF(x, 0, 0)
 	}
 	u := 1 + x
-	c := x - (u - 1) // (1 + x) − u, exact for u < 2
-	if u >= 2 {
-		c = 1 - (u - x) // exact for u ≥ 2
-	}
+	c := x - (u - 1) // (1 + x) − u, exact (transc_amd64.s)
 	k, f := logParts(u)
 	return logF(f, k, c/u)
 }

@@ -27,9 +27,13 @@
 //   u' = bits(u) − OFF + 2⁶²,  k + 1024 = u' >> 52,  bits(m) = (u' & (2⁵²−1)) + OFF.
 //
 // log1p(x): f = x, k = 0, C = 0 when x is in [√2/2 − 1, √2 − 1) (f exact);
-// otherwise u = fl(1 + x), C = ((1 + x) − u)/u with the numerator exact
-// (Sterbenz) and 1/u from VRCPPS: C is below 2⁻⁵³·log(u) there, so its
-// 12-bit reciprocal costs < 0.001 ulp.
+// otherwise u = fl(1 + x), C = c/u with c = x − (u − 1) = (1 + x) − u and
+// 1/u from VRCPPS: C is below 2⁻⁵³ of a result of magnitude ≥ 0.34 there,
+// so its 12-bit reciprocal costs < 0.001 ulp. c is exact: u − 1 is (u is
+// a multiple of ulp(u), and so is 1, below 2⁵³; above, C is negligible
+// anyway), and so is x − (u − 1) (Sterbenz: the two are within a factor
+// of 2, or u − 1 = x for x in (−1, −½]). fdlibm also has a second form,
+// 1 − (u − x), for u ≥ 2; it gives the same exact c and is not needed.
 //
 // softplus(x) = max(x, 0) + log1p(t), t = e^(−|x|) in [0, 1]; log-sigmoid
 // is −softplus(−x) (sign flips on the way in and out). log1p(t) as above
@@ -194,13 +198,8 @@
 #define LOG1P4 \
 	VMOVAPD  Y0, Y10; /* x */ \
 	VADDPD   K_ONE, Y0, Y14; /* u = 1 + x */ \
-	VSUBPD   Y10, Y14, Y1; /* u − x */ \
-	VMOVUPD  K_ONE, Y2; \
-	VSUBPD   Y1, Y2, Y1; /* 1 − (u − x), exact for u ≥ 2 */ \
-	VSUBPD   K_ONE, Y14, Y2; /* u − 1 */ \
-	VSUBPD   Y2, Y10, Y2; /* x − (u − 1), exact for u < 2 */ \
-	VCMPPD   $0x1d, K_TWO, Y14, Y3; /* u ≥ 2 */ \
-	VBLENDVPD Y3, Y1, Y2, Y9; /* c = (1 + x) − u */ \
+	VSUBPD   K_ONE, Y14, Y2; /* u − 1, exact below 2⁵³ */ \
+	VSUBPD   Y2, Y10, Y9; /* c = x − (u − 1) = (1 + x) − u, exact */ \
 	VCVTPD2PSY Y14, X3; \
 	VRCPPS   X3, X3; \
 	VCVTPS2PD X3, Y3; /* ≈ 1/u */ \

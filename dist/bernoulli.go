@@ -76,8 +76,9 @@ func (b *Bernoulli) Sample(rng *rand.Rand, sampleShape ...int) *ad.Tensor {
 // formula (linear in x, the cross-entropy used for gray-level data), and
 // the gradient with respect to x is l; with respect to l it is x − σ(l).
 // One fused operation instead of two log-sigmoid passes and five
-// elementwise ones: 784,000 entries (10 samples of 100 MNIST images)
-// took 250 ms before and 4 ms after (BenchmarkBernoulliLogProb).
+// elementwise ones: on 784,000 entries (10 samples of 100 MNIST images,
+// BenchmarkBernoulliLogProb) 17× faster alone and 21× with the gradient,
+// with 16.7 KB instead of 38.9 MB allocated (docs/ad.md).
 // It panics if x's shape does not fit.
 func (b *Bernoulli) LogProb(x *ad.Tensor) *ad.Tensor {
 	checkEventX("Bernoulli.LogProb", x, b.logits.Shape())
