@@ -126,6 +126,9 @@ func (r *vaeRun) readEvalState() *vaeEvalState {
 	if json.Unmarshal(b, &old) != nil || !maps.Equal(old.Settings, st.Settings) {
 		return st
 	}
+	if z := old.LARSZ; z != nil && (len(z.Z) != 1 || len(z.StdErr) != 1 || !(z.Z[0] > 0 && z.Z[0] <= 1)) {
+		return st // not a Z this command wrote: estimate it again
+	}
 	return &old
 }
 
