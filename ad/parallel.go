@@ -67,12 +67,13 @@ const (
 )
 
 var helper struct {
-	start  sync.Once
-	busy   atomic.Bool // a caller has claimed the helper
-	task   atomic.Pointer[helperTask]
-	parked atomic.Bool
-	wake   chan struct{}
-	splits atomic.Int64 // pieces of work split in two, for tests
+	start    sync.Once
+	busy     atomic.Bool // a caller has claimed the helper
+	task     atomic.Pointer[helperTask]
+	parked   atomic.Bool
+	wake     chan struct{}
+	splits   atomic.Int64 // pieces of work split in two, for tests
+	reclaims atomic.Int64 // second halves the caller took back, for tests
 }
 
 func helperLoop() {
@@ -132,6 +133,7 @@ func inHalves(n, work int, f func(lo, hi int)) {
 	f(0, h)
 	if t.state.CompareAndSwap(taskPending, taskReclaimed) {
 		helper.task.CompareAndSwap(t, nil)
+		helper.reclaims.Add(1)
 		f(h, n)
 		helper.busy.Store(false)
 		return
