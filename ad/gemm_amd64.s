@@ -214,3 +214,91 @@ rows8:
 	JNZ     rows8
 	VZEROUPPER
 	RET
+
+// func kernp4x8(k int, a, b, c *float64, ldc int, load bool, bias *float64)
+//
+// The packed product's AVX2 micro-kernel: kern4x8's loop on a packed A
+// sliver (a[p·4 + r]) and B sliver (b[p·8 + j]), starting from C's
+// current contents when load is set (a later p block continues each
+// entry's chain) and from +0 otherwise. ldc is C's row stride in bytes.
+TEXT ·kernp4x8(SB), NOSPLIT, $0-56
+	MOVQ    k+0(FP), AX
+	MOVQ    a+8(FP), SI
+	MOVQ    b+16(FP), DI
+	MOVQ    c+24(FP), DX
+	MOVQ    ldc+32(FP), R11
+	MOVBLZX load+40(FP), BX
+	TESTQ   BX, BX
+	JNZ     loadp4x8
+	VXORPD  Y0, Y0, Y0
+	VXORPD  Y1, Y1, Y1
+	VXORPD  Y2, Y2, Y2
+	VXORPD  Y3, Y3, Y3
+	VXORPD  Y4, Y4, Y4
+	VXORPD  Y5, Y5, Y5
+	VXORPD  Y6, Y6, Y6
+	VXORPD  Y7, Y7, Y7
+	JMP     loopp4x8
+
+loadp4x8:
+	MOVQ    DX, R13
+	VMOVUPD (R13), Y0
+	VMOVUPD 32(R13), Y1
+	ADDQ    R11, R13
+	VMOVUPD (R13), Y2
+	VMOVUPD 32(R13), Y3
+	ADDQ    R11, R13
+	VMOVUPD (R13), Y4
+	VMOVUPD 32(R13), Y5
+	ADDQ    R11, R13
+	VMOVUPD (R13), Y6
+	VMOVUPD 32(R13), Y7
+
+loopp4x8:
+	VMOVUPD      (DI), Y8
+	VMOVUPD      32(DI), Y9
+	VBROADCASTSD (SI), Y10
+	VFMADD231PD  Y8, Y10, Y0
+	VFMADD231PD  Y9, Y10, Y1
+	VBROADCASTSD 8(SI), Y11
+	VFMADD231PD  Y8, Y11, Y2
+	VFMADD231PD  Y9, Y11, Y3
+	VBROADCASTSD 16(SI), Y12
+	VFMADD231PD  Y8, Y12, Y4
+	VFMADD231PD  Y9, Y12, Y5
+	VBROADCASTSD 24(SI), Y13
+	VFMADD231PD  Y8, Y13, Y6
+	VFMADD231PD  Y9, Y13, Y7
+	ADDQ         $32, SI
+	ADDQ         $64, DI
+	DECQ         AX
+	JNZ          loopp4x8
+
+	MOVQ    bias+48(FP), BX
+	TESTQ   BX, BX
+	JZ      storep4x8
+	VMOVUPD (BX), Y8
+	VMOVUPD 32(BX), Y9
+	VADDPD  Y8, Y0, Y0
+	VADDPD  Y9, Y1, Y1
+	VADDPD  Y8, Y2, Y2
+	VADDPD  Y9, Y3, Y3
+	VADDPD  Y8, Y4, Y4
+	VADDPD  Y9, Y5, Y5
+	VADDPD  Y8, Y6, Y6
+	VADDPD  Y9, Y7, Y7
+
+storep4x8:
+	VMOVUPD Y0, (DX)
+	VMOVUPD Y1, 32(DX)
+	ADDQ    R11, DX
+	VMOVUPD Y2, (DX)
+	VMOVUPD Y3, 32(DX)
+	ADDQ    R11, DX
+	VMOVUPD Y4, (DX)
+	VMOVUPD Y5, 32(DX)
+	ADDQ    R11, DX
+	VMOVUPD Y6, (DX)
+	VMOVUPD Y7, 32(DX)
+	VZEROUPPER
+	RET

@@ -33,31 +33,32 @@ func kern8x24(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 func kern8x16(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 
 //go:noescape
+func kern8x8(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
+
+//go:noescape
+func kernp4x8(k int, a, b, c *float64, ldc int, load bool, bias *float64)
+
+//go:noescape
 func copyRows24(dst, src *float64, ld, kc int)
 
 //go:noescape
 func copyRows8(dst, src *float64, ld, kc int)
-
-//go:noescape
-func kern8x8(k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 
 // packedKernel describes the micro-kernels of the packed product: they
 // set an mr×w tile of C (row stride ldc bytes) from an A sliver
 // a[p·mr + r] and a B sliver b[p·w + j], for w = nr or, in the last
 // sliver of a panel, the fewest multiples of vec that cover its columns
 // (a panel of 100 columns is four slivers of 24 and one of 8, not five of
-// 24). They load C first when load is set (canLoad reports whether they
-// can; without, the product is not blocked over p) and prefetch the tile
-// at next.
+// 24). They load C first when load is set, and may prefetch the tile at
+// next.
 type packedKernel struct {
 	name        string
 	mr, nr, vec int
-	canLoad     bool
 	run         func(w, k int, a, b, c *float64, ldc int, load bool, bias, next *float64)
 }
 
 var (
-	kernAVX512 = packedKernel{"avx512 8x24", 8, 24, 8, true,
+	kernAVX512 = packedKernel{"avx512 8x24", 8, 24, 8,
 		func(w, k int, a, b, c *float64, ldc int, load bool, bias, next *float64) {
 			switch w {
 			case 24:
@@ -68,12 +69,12 @@ var (
 				kern8x8(k, a, b, c, ldc, load, bias, next)
 			}
 		}}
-	// The AVX2 fallback reuses gemmKernel's 4×8 tile: packed operands
-	// are only other strides (A's rows 8 bytes apart, its columns 32,
-	// B's rows 64).
-	kernAVX2 = packedKernel{"avx2 4x8", 4, 8, 8, false,
-		func(_, k int, a, b, c *float64, ldc int, _ bool, bias, _ *float64) {
-			kern4x8(k, a, 8, 32, b, 64, c, ldc, bias)
+	// The AVX2 fallback: gemmKernel's 4×8 tile on packed operands, with
+	// the load of C that blocking over p needs (without it, k = 10⁵ rows
+	// of a TN product would have made the packed panels gigabytes).
+	kernAVX2 = packedKernel{"avx2 4x8", 4, 8, 8,
+		func(_, k int, a, b, c *float64, ldc int, load bool, bias, _ *float64) {
+			kernp4x8(k, a, b, c, ldc, load, bias)
 		}}
 )
 
@@ -187,9 +188,6 @@ func aligned(buf *[]float64, n int) []float64 {
 func packedSerial(kern packedKernel, m, n, k int, a []float64, ai, ap int, b []float64, bp, bj int, c []float64, ldc int, bias []float64) {
 	mr, nr := kern.mr, kern.nr
 	nk := (k + kcMax - 1) / kcMax
-	if !kern.canLoad {
-		nk = 1
-	}
 	kc := (k + nk - 1) / nk
 	nc := min(n, ncMax)
 	mc := min(m, mcMax)

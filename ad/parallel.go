@@ -56,16 +56,24 @@ func threads() int {
 type helperTask struct {
 	f      func(lo, hi int)
 	lo, hi int
+	state  atomic.Int32 // taskPending, then taskTaken by the helper or taskReclaimed by the caller
 	done   atomic.Bool
 }
 
+const (
+	taskPending = iota
+	taskTaken
+	taskReclaimed
+)
+
 var helper struct {
-	start  sync.Once
-	busy   atomic.Bool // a caller has claimed the helper
-	task   atomic.Pointer[helperTask]
-	parked atomic.Bool
-	wake   chan struct{}
-	runs   atomic.Int64 // pieces of work done, for tests
+	start    sync.Once
+	busy     atomic.Bool // a caller has claimed the helper
+	task     atomic.Pointer[helperTask]
+	parked   atomic.Bool
+	wake     chan struct{}
+	splits   atomic.Int64 // pieces of work split in two, for tests
+	reclaims atomic.Int64 // second halves the caller took back, for tests
 }
 
 func helperLoop() {
@@ -87,15 +95,22 @@ func helperLoop() {
 			runtime.Gosched()
 		}
 		t := helper.task.Swap(nil)
+		if t == nil || !t.state.CompareAndSwap(taskPending, taskTaken) {
+			continue // the caller did this half itself
+		}
 		t.f(t.lo, t.hi)
-		helper.runs.Add(1)
 		t.done.Store(true)
 	}
 }
 
 // inHalves calls f(0, n) — on two goroutines, f(0, h) here and f(h, n) on the
 // helper, when the work is at least parallelMin and the helper is free.
-// f must write disjoint outputs for disjoint ranges.
+// f must write disjoint outputs for disjoint ranges. If the helper has not
+// started its half by the time the caller is done with its own, the caller
+// takes it back and does it too: on a machine busy with other processes
+// the helper's thread may not run for milliseconds, and waiting for it
+// cost more than the split saved (measured in BenchmarkVAEShapes under
+// load, see docs/ad.md). Either way f runs on the same two ranges.
 func inHalves(n, work int, f func(lo, hi int)) {
 	if work < parallelMin || n < 2 || threads() < 2 || !helper.busy.CompareAndSwap(false, true) {
 		f(0, n)
@@ -114,7 +129,15 @@ func inHalves(n, work int, f func(lo, hi int)) {
 		default:
 		}
 	}
+	helper.splits.Add(1)
 	f(0, h)
+	if t.state.CompareAndSwap(taskPending, taskReclaimed) {
+		helper.task.CompareAndSwap(t, nil)
+		helper.reclaims.Add(1)
+		f(h, n)
+		helper.busy.Store(false)
+		return
+	}
 	for spins := 1; !t.done.Load(); spins++ {
 		if spins%yieldEvery == 0 {
 			runtime.Gosched()
