@@ -54,9 +54,10 @@ with the logit transform's change of variables, as Table 2 reports).
 Writes under -out:
 
 	results.json, results.md   every row beside the paper's Table 1 / Table 2
-	<data>/<proposal>-vae/     the proposal's run (checkpoint.bin,
-	    result.json, samples.png    metrics.jsonl, 64 samples)
-	    <model>[-<grad>]/         each EIM's run, result.json, samples.png
+	<data>/<proposal>-vae/     the proposal's run: checkpoint.bin,
+	                           metrics.jsonl, result.json, samples.png (64)
+	<data>/<proposal>-<model>[-<grad>]/
+	                           each EIM's run, the same files
 
 Running the same command again resumes unfinished runs from their
 checkpoints (bitwise as if uninterrupted) and reuses finished results whose
@@ -236,6 +237,12 @@ func (c *eimdataConfig) eimName(model string) string {
 		return model + "-" + c.grad.String()
 	}
 	return model
+}
+
+// eimDir is an EIM run's directory, beside its proposal's (two levels
+// under -out, where the harness removes leftover temporary files).
+func (c *eimdataConfig) eimDir(model string) string {
+	return filepath.Join(c.out, c.data, c.proposal+"-"+c.eimName(model))
 }
 
 // eimIdentity is the settings that determine an EIM's training: the
@@ -454,14 +461,15 @@ func (c *eimdataConfig) rowLabel(model string) string {
 	return name
 }
 
-// evaluate computes the test bound of f (model-space values per image),
+// evaluate computes the test bound of eval (model-space values per image)
+// from a stream of the run's name (not of dir, which holds -out),
 // converts it to the pixel scale for continuous data, writes the sample
 // grid and the row's result.json under dir, and returns the row.
-func (c *eimdataConfig) evaluate(ctx context.Context, dir, model string, steps int, settings map[string]string, rec *experiment.Record,
+func (c *eimdataConfig) evaluate(ctx context.Context, dir, name, model string, steps int, settings map[string]string, rec *experiment.Record,
 	eval func(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error), sample func(*rand.Rand, int) *ad.Tensor) (*eimdataRow, error) {
 	start := time.Now()
 	x, y := c.testSet()
-	v, err := eval(ctx, rand.New(stream(c.seed, "eimdata", "eval", dir)), x, c.evalSamples)
+	v, err := eval(ctx, rand.New(stream(c.seed, "eimdata", "eval", name)), x, c.evalSamples)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +489,7 @@ func (c *eimdataConfig) evaluate(ctx context.Context, dir, model string, steps i
 			row.PaperStdErr = &p[1]
 		}
 	}
-	if err := c.writeSamples(filepath.Join(dir, "samples.png"), sample(rand.New(stream(c.seed, "eimdata", "samples", dir)), 64)); err != nil {
+	if err := c.writeSamples(filepath.Join(dir, "samples.png"), sample(rand.New(stream(c.seed, "eimdata", "samples", name)), 64)); err != nil {
 		return nil, err
 	}
 	if err := experiment.WriteJSON(filepath.Join(dir, "result.json"), row); err != nil {
@@ -574,8 +582,7 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	total += c.proposalSteps - done
 	for _, model := range c.models {
-		dir := filepath.Join(pr.Dir, c.eimName(model))
-		r := &experiment.Run{Dir: dir, Identity: c.eimIdentity(model), Steps: c.steps}
+		r := &experiment.Run{Dir: c.eimDir(model), Identity: c.eimIdentity(model), Steps: c.steps}
 		d, err := r.StepsDone()
 		if err != nil {
 			return err
@@ -597,7 +604,7 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 	row := readRow(run.Dir, settings)
 	if row == nil {
 		run.Eval = func(ctx context.Context, rec *experiment.Record) error {
-			row, err = c.evaluate(ctx, run.Dir, "vae", c.proposalSteps, settings, rec, m.Eval, m.SampleData)
+			row, err = c.evaluate(ctx, run.Dir, run.Name, "vae", c.proposalSteps, settings, rec, m.Eval, m.SampleData)
 			return err
 		}
 	}
@@ -618,8 +625,8 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 		e, sample, lars := c.newEIM(model, p)
 		sched := c.schedule(c.steps, false)
 		opt := sched.Adam()
-		dir := filepath.Join(run.Dir, c.eimName(model))
-		er := &experiment.Run{Dir: dir, Name: c.data + "/" + c.proposal + "-vae/" + c.eimName(model), Identity: c.eimIdentity(model),
+		dir := c.eimDir(model)
+		er := &experiment.Run{Dir: dir, Name: c.data + "/" + c.proposal + "-" + c.eimName(model), Identity: c.eimIdentity(model),
 			Steps: c.steps, CheckpointEvery: c.every, Adam: opt, Progress: prog,
 			RNG: stream(c.seed, "eimdata", "train-eim", c.data, c.proposal, c.eimName(model))}
 		switch m := e.(type) {
@@ -645,7 +652,7 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 		row := readRow(dir, st)
 		if row == nil {
 			er.Eval = func(ctx context.Context, rec *experiment.Record) error {
-				row, err = c.evaluate(ctx, dir, c.eimName(model), c.steps, st, rec, e.Eval, sample)
+				row, err = c.evaluate(ctx, dir, er.Name, c.eimName(model), c.steps, st, rec, e.Eval, sample)
 				return err
 			}
 		}

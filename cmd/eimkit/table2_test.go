@@ -1,0 +1,209 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// eimdataTiny are settings of the eimdata command with a tiny proposal
+// and energy, a few steps per phase and a few test images.
+var eimdataTiny = []string{"-hidden", "8", "-latent", "2", "-energy-hidden", "8", "-K", "8", "-lars-T", "4", "-his-T", "2",
+	"-lars-z-draws", "1000", "-proposal-steps", "40", "-steps", "40", "-batch", "16", "-eval-samples", "4", "-test-images", "16",
+	"-checkpoint-every", "5"}
+
+// runEIMDataCmd runs eimkit eimdata with args to its end.
+func runEIMDataCmd(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd, stderr := eimkitCmd(t, append([]string{"eimdata"}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return exitStatus(t, cmd), stderr.String()
+}
+
+// TestEIMDataFlagsRefused checks that bad settings are usage errors, each
+// reported in one line, and that the command exits with status 2.
+func TestEIMDataFlagsRefused(t *testing.T) {
+	bad := [][]string{
+		{"-data", "mnist"}, {"-data", "dynamic-mnist,continuous-mnist"}, {"-proposal", "tiny"}, {"-model", "trs"},
+		{"-model", "his"}, {"-data", "continuous-fashion", "-candidate-grad", "gumbel"}, {"-candidate-grad", "reinforce"},
+		{"-hidden", "8,0"}, {"-energy-hidden", "x"}, {"-steps", "0"}, {"-proposal-steps", "0"}, {"-lr", "NaN"},
+		{"-K", "-1"}, {"-his-alpha", "1"}, {"-eval-samples", "0"}, {"-test-images", "-1"}, {"-out", ""}, {"extra"},
+	}
+	for _, args := range bad {
+		var buf bytes.Buffer
+		_, err := parseEIMDataFlags(args, &buf)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%v: error %v, want a usage error", args, err)
+		}
+		if msg := strings.TrimSpace(buf.String()); msg == "" || strings.Contains(msg, "\n") {
+			t.Errorf("%v: message %q, want one line", args, msg)
+		}
+	}
+	c, err := parseEIMDataFlags([]string{"-data", "continuous-mnist", "-model", "his,snis"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.models, []string{"snis", "his"}) || c.K != 128 {
+		t.Errorf("continuous -model his,snis: models %v, K %d; want [snis his] and Table 2's K = 128", c.models, c.K)
+	}
+	if c, _ := parseEIMDataFlags([]string{"-model", "all"}, io.Discard); c == nil || !reflect.DeepEqual(c.models, []string{"snis", "lars"}) || c.K != 1024 {
+		t.Errorf("binary -model all: %+v, want snis and lars with K = 1024", c)
+	}
+	if testing.Short() {
+		return
+	}
+	dir := t.TempDir()
+	code, stderr := runEIMDataCmd(t, "-model", "his", "-out", dir)
+	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 {
+		t.Errorf("eimdata -model his: exit %d, stderr %q; want 2 and one line", code, stderr)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("a refused command wrote %d entries under -out", len(entries))
+	}
+}
+
+// TestEIMDataTinyRuns runs every model end to end at tiny sizes, on binary
+// and continuous data, and checks the rows of results.json: one for the
+// proposal and one per EIM, finite bounds, the paper's numbers beside
+// them, and the outputs on disk.
+func TestEIMDataTinyRuns(t *testing.T) {
+	cases := []struct {
+		name   string
+		args   []string
+		models []string
+		paper  []float64 // NaN: the paper has no such row
+	}{
+		{"binary", []string{"-model", "snis,lars"}, []string{"vae", "snis", "lars"}, []float64{-84.82, -83.43, -83.63}},
+		{"binary-vimco", []string{"-model", "snis", "-candidate-grad", "vimco"}, []string{"vae", "snis-vimco"}, []float64{-84.82, math.NaN()}},
+		{"binary-gumbel", []string{"-model", "snis", "-candidate-grad", "gumbel"}, []string{"vae", "snis-gumbel"}, []float64{-84.82, math.NaN()}},
+		{"continuous", []string{"-data", "continuous-fashion", "-proposal", "small", "-model", "all"},
+			[]string{"vae", "snis", "lars", "his"}, []float64{-2467.91, -2463.60, -2463.71, -2419.83}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if code, stderr := runEIMDataCmd(t, append(append([]string{"-quiet", "-out", dir}, eimdataTiny...), tc.args...)...); code != 0 {
+				t.Fatalf("exit %d\n%s", code, stderr)
+			}
+			res := readJSON[eimdataResults](t, filepath.Join(dir, "results.json"))
+			if len(res.Rows) != len(tc.models) {
+				t.Fatalf("%d rows, want %d", len(res.Rows), len(tc.models))
+			}
+			propDir := filepath.Join(dir, res.Rows[0].Data, res.Rows[0].Proposal+"-vae")
+			for i, r := range res.Rows {
+				if r.Model != tc.models[i] {
+					t.Errorf("row %d: model %q, want %q", i, r.Model, tc.models[i])
+				}
+				b := float64(r.TestBound)
+				if math.IsNaN(b) || math.IsInf(b, 0) || b >= 0 || !(float64(r.TestBoundStdErr) > 0) {
+					t.Errorf("%s: bound %v ± %v, want a finite negative value with a positive s.e.", r.Model, b, float64(r.TestBoundStdErr))
+				}
+				if r.TestImages != 16 || r.EvalSamples != 4 || r.Steps != 40 {
+					t.Errorf("%s: %d images, S = %d, %d steps; want 16, 4, 40", r.Model, r.TestImages, r.EvalSamples, r.Steps)
+				}
+				if math.IsNaN(tc.paper[i]) != (r.Paper == nil) || (r.Paper != nil && *r.Paper != tc.paper[i]) {
+					t.Errorf("%s: paper %v, want %v", r.Model, r.Paper, tc.paper[i])
+				}
+				d := propDir
+				if i > 0 {
+					d = filepath.Join(dir, r.Data, r.Proposal+"-"+r.Model)
+				}
+				for _, f := range []string{"result.json", "samples.png", "checkpoint.bin", "metrics.jsonl"} {
+					if _, err := os.Stat(filepath.Join(d, f)); err != nil {
+						t.Errorf("%s: %v", r.Model, err)
+					}
+				}
+			}
+			md, err := os.ReadFile(filepath.Join(dir, "results.md"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res.Rows {
+				if !strings.Contains(string(md), "| "+r.Label+" |") {
+					t.Errorf("results.md has no row %q", r.Label)
+				}
+			}
+			// A second run reuses every result: nothing is trained or
+			// evaluated again, and the rows are the same.
+			code, stderr := runEIMDataCmd(t, append(append([]string{"-quiet", "-out", dir}, eimdataTiny...), tc.args...)...)
+			if code != 0 {
+				t.Fatalf("second run: exit %d\n%s", code, stderr)
+			}
+			if got := readJSON[eimdataResults](t, filepath.Join(dir, "results.json")); !reflect.DeepEqual(got.Rows, res.Rows) {
+				t.Errorf("second run's rows differ from the first's")
+			}
+		})
+	}
+}
+
+// TestEIMDataKillAndResume kills the command with SIGKILL during the
+// proposal's phase, during the EIMs' phase and near its end, runs it
+// again to the end, and checks that results.json equals that of an
+// uninterrupted run apart from timings.
+func TestEIMDataKillAndResume(t *testing.T) {
+	args := append(append([]string{}, eimdataTiny...), "-data", "continuous-mnist", "-proposal", "small", "-model", "snis,his",
+		"-proposal-steps", "120", "-steps", "120")
+	straight := t.TempDir()
+	if code, stderr := runEIMDataCmd(t, append([]string{"-quiet", "-out", straight}, args...)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	total := stepsLogged(straight) // 360: 120 per phase and model
+	want := withoutTimes(t, filepath.Join(straight, "results.json"))
+	dir := t.TempDir()
+	kills, resumed := 0, false
+	for _, frac := range []float64{0.2, 0.55, 0.85, 1} {
+		cmd, stderr := eimkitCmd(t, append([]string{"eimdata", "-out", dir}, args...)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan int, 1)
+		go func() { done <- exitStatus(t, cmd) }()
+		target := int(frac * float64(total))
+	wait:
+		for {
+			select {
+			case code := <-done:
+				if code != 0 {
+					t.Fatalf("run to kill at %.0f%%: exit %d\n%s", 100*frac, code, stderr)
+				}
+				break wait
+			case <-time.After(2 * time.Millisecond):
+				if stepsLogged(dir) >= target {
+					cmd.Process.Signal(syscall.SIGKILL)
+					<-done
+					kills++
+					break wait
+				}
+			}
+		}
+		resumed = resumed || strings.Contains(stderr.String(), "resuming at step")
+	}
+	if kills < 3 {
+		t.Errorf("only %d of the runs were killed before finishing", kills)
+	}
+	if !resumed {
+		t.Errorf("no run after a kill resumed from a checkpoint")
+	}
+	if code, stderr := runEIMDataCmd(t, append([]string{"-quiet", "-out", dir}, args...)...); code != 0 {
+		t.Fatalf("resumed run: exit %d\n%s", code, stderr)
+	}
+	if got := withoutTimes(t, filepath.Join(dir, "results.json")); !reflect.DeepEqual(got, want) {
+		t.Errorf("results after %d kills differ from the uninterrupted run's:\n%v\n%v", kills, got, want)
+	}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.Contains(d.Name(), ".tmp") {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
