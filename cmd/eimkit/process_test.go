@@ -39,6 +39,12 @@ func eimkitBin(t *testing.T) string {
 		t.Skip("builds and runs the binary")
 	}
 	binOnce.Do(func() {
+		// EIMKIT_TEST_BIN runs the tests against another binary (an older
+		// eimkit, to see which of them it fails).
+		if p := os.Getenv("EIMKIT_TEST_BIN"); p != "" {
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "eimkit-bin")
 		if err != nil {
 			binErr = err
@@ -58,14 +64,18 @@ func eimkitBin(t *testing.T) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
+	if binPath != "" && os.Getenv("EIMKIT_TEST_BIN") == "" {
 		os.RemoveAll(filepath.Dir(binPath))
+	}
+	if straightRoot != "" {
+		os.RemoveAll(straightRoot)
 	}
 	os.Exit(code)
 }
 
 var (
 	straightMu   sync.Mutex
+	straightRoot string // holds the straight runs; removed by TestMain
 	straightDirs = map[string]string{}
 )
 
@@ -80,7 +90,12 @@ func straightRun(t *testing.T, i int) string {
 	src, ok := straightDirs[pt.cmd]
 	if !ok {
 		var err error
-		if src, err = os.MkdirTemp(filepath.Dir(eimkitBin(t)), pt.cmd); err != nil {
+		if straightRoot == "" {
+			if straightRoot, err = os.MkdirTemp("", "eimkit-straight"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if src, err = os.MkdirTemp(straightRoot, pt.cmd); err != nil {
 			t.Fatal(err)
 		}
 		cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", src}, pt.args...)...)
@@ -217,8 +232,11 @@ func TestKillAndResume(t *testing.T) {
 
 			dir := t.TempDir()
 			kills := 0
+			var logs []*syncBuffer
 			for _, frac := range []float64{0.15, 0.6, 1} {
-				cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
+				// Not quiet: a resumed run says so.
+				cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-out", dir}, pt.args...)...)
+				logs = append(logs, stderr)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
 				}
@@ -246,6 +264,13 @@ func TestKillAndResume(t *testing.T) {
 			}
 			if kills < 2 {
 				t.Errorf("only %d of the runs were killed before finishing", kills)
+			}
+			resumed := false
+			for _, l := range logs[1:] {
+				resumed = resumed || strings.Contains(l.String(), "resuming at step")
+			}
+			if !resumed {
+				t.Errorf("no run after a kill resumed from a checkpoint (they started afresh)")
 			}
 			cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-quiet", "-out", dir}, pt.args...)...)
 			if err := cmd.Start(); err != nil {
