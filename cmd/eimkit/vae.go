@@ -194,7 +194,7 @@ func parseVAEFlags(args []string, stderr io.Writer) (*vaeConfig, error) {
 
 // vaeDefaultSteps is the default of -steps: the reduced budget of
 // docs/vae.md, with which the five priors of one data set train and are
-// evaluated in about two hours on two cores (-jobs 2; 1.8 h computed from
+// evaluated in about two hours on two cores (-jobs 2; 1.7–1.8 h computed from
 // the measured step and evaluation times).
 const vaeDefaultSteps = 60_000
 
@@ -515,7 +515,7 @@ func (c *vaeConfig) run(ctx context.Context, stderr io.Writer) error {
 // vaeStepCost is each prior's rough cost of a run (training steps, the
 // test evaluation, LARS's Z) relative to the Gaussian prior's, from the
 // times in docs/vae.md, used only to start the longest runs first.
-var vaeStepCost = map[vae.PriorKind]int{vae.Gaussian: 10, vae.TRS: 12, vae.SNIS: 12, vae.HIS: 22, vae.LARS: 18}
+var vaeStepCost = map[vae.PriorKind]int{vae.Gaussian: 10, vae.TRS: 13, vae.SNIS: 11, vae.HIS: 16, vae.LARS: 12}
 
 // do runs one run to its result: reused if its result.json is current,
 // otherwise trained (or continued) and evaluated.
