@@ -126,7 +126,8 @@ var procTests = []struct {
 	{"sivi", []string{"-target", "banana", "-steps", "120", "-checkpoint-every", "25", "-K", "3", "-iwhvi-K", "2", "-batch", "8",
 		"-eval-K", "10", "-eval-batches", "4", "-plot-samples", "200"}},
 	{"hvi", []string{"-steps", "200", "-checkpoint-every", "25", "-draws", "8", "-eval-draws", "400"}},
-	{"vsmc", []string{"-steps", "120", "-checkpoint-every", "25", "-batch", "1", "-eval-runs", "60"}},
+	// -resampling-gradient: FIVO's baseline is training state beyond the parameters.
+	{"vsmc", []string{"-steps", "120", "-checkpoint-every", "25", "-batch", "1", "-eval-runs", "60", "-resampling-gradient"}},
 }
 
 // eimkitCmd returns the exec.Cmd of eimkit with args, its stderr captured

@@ -61,9 +61,9 @@ filter. It writes, under -out:
 	               each run's checkpoint.bin and metrics.jsonl
 
 Running the same command again resumes unfinished runs from their
-checkpoints (bitwise as if uninterrupted; FIVO with -resampling-gradient
-only from a checkpoint before its first step) and re-evaluates finished
-ones; results are written only when every run is done.
+checkpoints (bitwise as if uninterrupted; with -resampling-gradient the
+checkpoint holds FIVO's baseline too) and re-evaluates finished ones;
+results are written only when every run is done.
 
 By default resampling passes no gradient (as FIVO and VSMC were published;
 biased); -resampling-gradient adds the score-function term of the ancestors
@@ -277,7 +277,7 @@ func (c *vsmcConfig) newRun(s vsmcSetup, name string) (*experiment.Run, *trained
 	if c.resamplingGradient && name == "FIVO" {
 		opts = vsmc.Options{ResamplingGradient: true, Baseline: &vsmc.Baseline{}}
 		id["resampling-gradient"] = "true"
-		run.State = baselineState{opts.Baseline, s.ys.Dim(0)}
+		run.State = opts.Baseline
 	}
 	run.RNG = stream(c.seed, "vsmc", "train", name)
 	rng := rand.New(run.RNG)
@@ -297,31 +297,6 @@ func (c *vsmcConfig) newRun(s vsmcSetup, name string) (*experiment.Run, *trained
 		return experiment.Metrics{Objective: obj.Item()}, nil
 	}
 	return run, tp
-}
-
-// baselineState carries FIVO's resampling baseline through a checkpoint
-// as far as vsmc.Baseline allows: its values can be read but not set, so
-// only a checkpoint taken before the first step can be resumed.
-type baselineState struct {
-	b *vsmc.Baseline
-	T int
-}
-
-func (s baselineState) MarshalText() ([]byte, error) {
-	var parts []string
-	for t := range s.T + 1 {
-		if v, ok := s.b.Value(t); ok {
-			parts = append(parts, fmt.Sprintf("%d:%s", t, strconv.FormatFloat(v, 'g', -1, 64)))
-		}
-	}
-	return []byte(strings.Join(parts, ",")), nil
-}
-
-func (s baselineState) UnmarshalText(b []byte) error {
-	if len(b) > 0 {
-		return errors.New("FIVO with -resampling-gradient cannot be resumed mid-run (vsmc.Baseline's state cannot be restored); delete its directory to start it afresh")
-	}
-	return nil
 }
 
 // evaluate returns the mean and standard error of the named bound over
