@@ -51,10 +51,11 @@ and writes, under -out:
 	curves-<target>.png      training objective against step for each model
 	densities.png            targets in rows, the target density and each model's (Fig. 2)
 	<model>-<target>/
-	    density.png          target density beside the learned one (Fig. 2)
+	    density.png          target density beside the learned one
 	    density.json         the histogram of density.png, for densities.png
 	    result.json          the run's entry of results.json
-	    checkpoint.bin       parameters, optimizer, random state, training record
+	    checkpoint.bin       parameters, optimizer, random state, LARS's moving average
+	    metrics.jsonl        one line per step: objective, time, held-out bound
 
 Running the same command again resumes each unfinished run from its last
 checkpoint and reuses finished ones; a larger -steps continues finished
