@@ -1,10 +1,11 @@
 package main
 
 // The eimdata command: EIMs over the data whose proposal is a VAE —
-// Table 1's "SNIS w/ VAE proposal" and "LARS w/ VAE proposal" rows on
-// dynamically binarized MNIST, and Table 2's small-VAE and VAE rows on
+// Table 1's "SNIS w/ VAE proposal", "SNIS w/ ConvHVAE proposal" and
+// "LARS w/ VAE proposal" rows on dynamically binarized MNIST (and its
+// ConvHVAE w/ EIM prior rows), and Table 2's small-VAE and VAE rows on
 // continuous (dequantized, logit-space) MNIST and Fashion-MNIST. Two
-// phases, each a resumable harness run: the proposal VAE (prior N(0, I))
+// phases, each a resumable harness run: the proposal (a VAE or ConvHVAE)
 // on its ELBO, then each EIM of -model on top of it (energy and proposal
 // trained together, as in the authors' code).
 
@@ -28,40 +29,50 @@ import (
 	"github.com/eimkit/eimkit/data"
 	"github.com/eimkit/eimkit/eimfamily"
 	"github.com/eimkit/eimkit/experiment"
+	"github.com/eimkit/eimkit/nn"
 	"github.com/eimkit/eimkit/vae"
 )
 
 const eimdataUsage = `Usage: eimkit eimdata [flags]
 
-Trains a proposal VAE with prior N(0, I) — -proposal full: App. D.2's
-784-300-300-(2×50) encoder and 50-300-300-784 decoder (tanh); small: Table
-2's "small VAE", one tanh layer of 20 units and a 10-d latent — on -data:
-dynamic-mnist (Bernoulli decoder, images binarized afresh every step) or
-continuous-mnist / continuous-fashion (Gaussian decoder on the logit of the
-dequantized images, λ = 10⁻⁶, centered by the logit of the training mean).
-Then trains each EIM of -model over the data with that VAE as its proposal
-π (package vae: DataSNIS, DataLARS, DataHIS), starting from the trained
-VAE and training energy and proposal together; π enters the bounds through
-its own ELBO integrand (training) and importance weights (evaluation).
-SNIS uses K = 1024 candidates on binary data and 128 on continuous data
-(App. D.3), HIS T = 5 leapfrog steps (continuous data only), LARS T = 100.
--candidate-grad chooses SNIS's gradient through binary candidates:
-pathwise (none, the paper's choice), vimco or gumbel.
+Trains a proposal on -data — -proposal full: App. D.2's VAE (encoder
+784-300-300-(2×50), decoder 50-300-300-784, tanh); small: Table 2's "small
+VAE" (one tanh layer of 20 units, 10-d latent); convhvae: Table 1's
+convolutional hierarchical VAE (binary data only) — with prior N(0, I) or
+the EIM prior of -proposal-prior over its (top) latent, on its ELBO.
+dynamic-mnist has a Bernoulli decoder and images binarized afresh every
+step; continuous-mnist / continuous-fashion a Gaussian decoder on the logit
+of the dequantized images (λ = 10⁻⁶), centered by the logit of the
+training mean. Then trains each EIM of -model over the data with that
+model as its proposal π (package vae: DataSNIS, DataLARS, DataHIS),
+starting from the trained proposal and training energy and proposal
+together; π enters the bounds through its own ELBO integrand (training)
+and importance weights (evaluation). SNIS uses K = 1024 candidates on
+binary data and 128 on continuous data (App. D.3), HIS T = 5 leapfrog
+steps (continuous data only), LARS T = 100. -candidate-grad chooses SNIS's
+gradient through binary candidates: pathwise (none, the paper's choice),
+vimco or gumbel. -model none trains and evaluates the proposal alone
+(Table 1's VAE and ConvHVAE w/ EIM prior rows).
 
 Both phases are evaluated with the -eval-samples-sample bound on the first
 -test-images test images (continuous data: on the 8-bit pixel scale,
 with the logit transform's change of variables, as Table 2 reports).
 Writes under -out:
 
-	results.json, results.md   every row beside the paper's Table 1 / Table 2
-	<data>/<proposal>-vae/     the proposal's run: checkpoint.bin,
-	                           metrics.jsonl, result.json, samples.png (64)
-	<data>/<proposal>-<model>[-<grad>]/
+	results.json, results.md   this command's rows beside the paper's
+	                           Table 1 (dynamic MNIST column) or Table 2
+	<data>/<prop>/             the proposal's run (<prop>: vae, small-vae or
+	                           convhvae, with -<prior> for an EIM prior):
+	                           checkpoint.bin, metrics.jsonl, result.json,
+	                           samples.png (64 samples)
+	<data>/<prop>+<model>[-<grad>]/
 	                           each EIM's run, the same files
 
 Running the same command again resumes unfinished runs from their
 checkpoints (bitwise as if uninterrupted) and reuses finished results whose
-settings match; an interrupted evaluation starts again.
+settings match; an interrupted evaluation starts again. Several commands
+may share -out one after another (the proposal is trained once): each
+writes results.json and results.md with its own rows.
 
 Flags:
 `
@@ -69,6 +80,8 @@ Flags:
 // eimdataConfig holds the parsed flags of the eimdata command.
 type eimdataConfig struct {
 	data, proposal              string
+	prior                       vae.PriorKind // the proposal's prior
+	priorK, convFilters         int
 	models                      []string
 	grad                        vae.CandidateGradient
 	proposalSteps, steps, batch int
@@ -110,8 +123,12 @@ func parseEIMDataFlags(args []string, stderr io.Writer) (*eimdataConfig, error) 
 		hiddenFlag, energyHiddenFlag string
 	)
 	fs.StringVar(&c.data, "data", "dynamic-mnist", "data set: dynamic-mnist, continuous-mnist or continuous-fashion")
-	fs.StringVar(&c.proposal, "proposal", "full", "proposal VAE: full (App. D.2) or small (Table 2's small VAE)")
-	fs.StringVar(&modelFlag, "model", "snis", "EIMs over the data: snis, lars, his (continuous data only), a comma-separated list, or all")
+	var priorFlag string
+	fs.StringVar(&c.proposal, "proposal", "full", "proposal: full (App. D.2's VAE), small (Table 2's small VAE) or convhvae (the ConvHVAE of Table 1, binary data only)")
+	fs.StringVar(&priorFlag, "proposal-prior", "gaussian", "the proposal's prior over its (top) latent: gaussian, trs, snis, his or lars (Table 1's VAE and ConvHVAE w/ EIM prior rows)")
+	fs.IntVar(&c.priorK, "prior-K", 1024, "the proposal's EIM prior: SNIS's K, TRS's T, LARS's draws per step (its T is -lars-T, HIS's -his-T)")
+	fs.IntVar(&c.convFilters, "conv-filters", 32, "ConvHVAE's filters per convolution")
+	fs.StringVar(&modelFlag, "model", "snis", "EIMs over the data: snis, lars, his (continuous data only), a comma-separated list, all, or none (the proposal alone)")
 	fs.StringVar(&gradFlag, "candidate-grad", "pathwise", "SNIS's gradient through binary candidates: pathwise (none), vimco or gumbel")
 	fs.IntVar(&c.proposalSteps, "proposal-steps", 60_000, "training steps of the proposal VAE")
 	fs.IntVar(&c.steps, "steps", 60_000, "training steps of each EIM on top of the proposal")
@@ -139,10 +156,22 @@ func parseEIMDataFlags(args []string, stderr io.Writer) (*eimdataConfig, error) 
 	if _, err := parseList(c.data, eimdataDataOrder); err != nil || strings.Contains(c.data, ",") || c.data == "all" {
 		v.failf("-data %q: want one of %s", c.data, strings.Join(eimdataDataOrder, ", "))
 	}
-	if c.proposal != "full" && c.proposal != "small" {
-		v.failf("-proposal %q: want full or small", c.proposal)
+	switch {
+	case c.proposal != "full" && c.proposal != "small" && c.proposal != "convhvae":
+		v.failf("-proposal %q: want full, small or convhvae", c.proposal)
+	case c.proposal == "convhvae" && c.continuous():
+		v.failf("-proposal convhvae has a Bernoulli decoder: use -data dynamic-mnist")
 	}
-	if c.models, err = parseList(modelFlag, eimdataModelOrder); err != nil {
+	if pk, err := vae.ParsePriorKind(priorFlag); err != nil {
+		v.failf("-proposal-prior %q: want gaussian, trs, snis, his or lars", priorFlag)
+	} else {
+		c.prior = pk
+	}
+	v.atLeast("prior-K", c.priorK, 1)
+	v.atLeast("conv-filters", c.convFilters, 1)
+	if modelFlag == "none" {
+		c.models = nil // the proposal alone
+	} else if c.models, err = parseList(modelFlag, eimdataModelOrder); err != nil {
 		v.failf("-model: %v", err)
 	}
 	if !c.continuous() && modelFlag == "all" {
@@ -210,25 +239,64 @@ func (c *eimdataConfig) proposalConfig() vae.Config {
 	if c.proposal == "small" {
 		vc = vae.SmallContinuousConfig()
 	}
-	vc.Prior, vc.Data = vae.Gaussian, 784
+	vc.Prior, vc.Data = c.prior, 784
+	vc.K, vc.TRST, vc.LARST, vc.HIST, vc.LARSEvalDraws = c.priorK, c.priorK, c.larsT, c.hisT, c.larsZDraws
 	if c.latent > 0 {
 		vc.Latent = c.latent
 	}
 	if c.hidden != nil {
-		vc.EncoderHidden, vc.DecoderHidden = c.hidden, c.hidden
+		vc.EncoderHidden, vc.DecoderHidden, vc.HISQHidden = c.hidden, c.hidden, c.hidden
+	}
+	if c.prior != vae.Gaussian {
+		vc.EnergyHidden = c.energyHidden
 	}
 	return vc
+}
+
+// convConfig returns the ConvHVAE's configuration: -hidden's first width
+// is its dense layers' width.
+func (c *eimdataConfig) convConfig() vae.ConvConfig {
+	cc := vae.ConvConfig{Config: c.proposalConfig(), Filters: c.convFilters}
+	if c.hidden != nil {
+		cc.Hidden = c.hidden[0]
+	}
+	return cc
+}
+
+// propName names the proposal in directories and the paper's table:
+// vae, small-vae or convhvae, with -<prior> for an EIM prior.
+func (c *eimdataConfig) propName() string {
+	n := map[string]string{"full": "vae", "small": "small-vae", "convhvae": "convhvae"}[c.proposal]
+	if c.prior != vae.Gaussian {
+		n += "-" + string(c.prior)
+	}
+	return n
 }
 
 // proposalIdentity is the settings that determine the proposal's
 // training.
 func (c *eimdataConfig) proposalIdentity() map[string]string {
 	vc := c.proposalConfig()
-	return map[string]string{
+	id := map[string]string{
 		"format": "eimkit-eimdata/1", "data": c.data, "proposal": c.proposal, "seed": strconv.FormatUint(c.seed, 10),
 		"steps": strconv.Itoa(c.proposalSteps), "batch": strconv.Itoa(c.batch), "lr": strconv.FormatFloat(c.lr, 'g', -1, 64),
-		"latent": strconv.Itoa(vc.Latent), "hidden": intsString(vc.EncoderHidden),
+		"latent": strconv.Itoa(vc.Latent), "hidden": intsString(vc.EncoderHidden), "prior": string(c.prior),
 	}
+	if c.proposal == "convhvae" {
+		id["conv-filters"] = strconv.Itoa(c.convFilters)
+	}
+	switch c.prior {
+	case vae.SNIS, vae.TRS:
+		id["prior-K"] = strconv.Itoa(c.priorK)
+	case vae.LARS:
+		id["prior-K"], id["lars-T"] = strconv.Itoa(c.priorK), strconv.Itoa(c.larsT)
+	case vae.HIS:
+		id["his-T"] = strconv.Itoa(c.hisT)
+	}
+	if c.prior != vae.Gaussian {
+		id["energy-hidden"] = intsString(c.energyHidden)
+	}
+	return id
 }
 
 // eimName is the directory and row name of an EIM run.
@@ -242,7 +310,7 @@ func (c *eimdataConfig) eimName(model string) string {
 // eimDir is an EIM run's directory, beside its proposal's (two levels
 // under -out, where the harness removes leftover temporary files).
 func (c *eimdataConfig) eimDir(model string) string {
-	return filepath.Join(c.out, c.data, c.proposal+"-"+c.eimName(model))
+	return filepath.Join(c.out, c.data, c.propName()+"+"+c.eimName(model))
 }
 
 // eimIdentity is the settings that determine an EIM's training: the
@@ -305,9 +373,20 @@ func (c *eimdataConfig) testSet() (x, y *ad.Tensor) {
 	return vae.CenterLogits(s, c.logitMean), y
 }
 
-// newProposal builds the proposal VAE from its initialization stream.
-func (c *eimdataConfig) newProposal() (*vae.Model, error) {
-	rng := rand.New(stream(c.seed, "eimdata", "init", c.data, c.proposal))
+// proposalModel is what the command needs of a proposal: *vae.Model or
+// *vae.ConvHVAE.
+type proposalModel interface {
+	vae.DataProposal
+	TrainStep(rng *rand.Rand, opt *nn.Adam, params []*ad.Tensor, x *ad.Tensor, beta float64) (float64, error)
+	Eval(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error)
+}
+
+// newProposal builds the proposal from its initialization stream.
+func (c *eimdataConfig) newProposal() (proposalModel, error) {
+	rng := rand.New(stream(c.seed, "eimdata", "init", c.data, c.propName()))
+	if c.proposal == "convhvae" {
+		return vae.NewConvHVAE(rng, c.convConfig(), c.loaded.Train.Mean())
+	}
 	if c.continuous() {
 		return vae.NewGaussianModel(rng, c.proposalConfig(), nil) // on centered logits
 	}
@@ -315,15 +394,25 @@ func (c *eimdataConfig) newProposal() (*vae.Model, error) {
 }
 
 // proposalRun returns the proposal's harness run training m.
-func (c *eimdataConfig) proposalRun(m *vae.Model, prog *experiment.Progress) *experiment.Run {
+func (c *eimdataConfig) proposalRun(m proposalModel, prog *experiment.Progress) *experiment.Run {
 	sched := c.schedule(c.proposalSteps, true)
 	opt := sched.Adam()
 	ps := m.Params()
 	params := ps.Tensors()
-	dir := filepath.Join(c.out, c.data, c.proposal+"-vae")
-	run := &experiment.Run{Dir: dir, Name: c.data + "/" + c.proposal + "-vae", Identity: c.proposalIdentity(),
+	dir := filepath.Join(c.out, c.data, c.propName())
+	run := &experiment.Run{Dir: dir, Name: c.data + "/" + c.propName(), Identity: c.proposalIdentity(),
 		Steps: c.proposalSteps, CheckpointEvery: c.every, Params: ps, Adam: opt, Progress: prog,
-		RNG: stream(c.seed, "eimdata", "train", c.data, c.proposal)}
+		RNG: stream(c.seed, "eimdata", "train", c.data, c.propName())}
+	var prior vae.Prior
+	switch m := m.(type) {
+	case *vae.Model:
+		prior = m.Prior
+	case *vae.ConvHVAE:
+		prior = m.Prior
+	}
+	if lp, ok := prior.(*vae.LARSPrior); ok {
+		run.State = larsState{lp}
+	}
 	rng := rand.New(run.RNG)
 	batcher := &data.Batcher{N: c.loaded.Train.Len(), Size: c.batch, Seed: stream(c.seed, "eimdata", "batches", c.data).Uint64()}
 	run.Step = func(_ context.Context, step int) (experiment.Metrics, error) {
@@ -343,8 +432,8 @@ type dataEIM interface {
 }
 
 // newEIM builds the EIM of model over proposal p from its own stream.
-func (c *eimdataConfig) newEIM(model string, p *vae.Model) (dataEIM, func(*rand.Rand, int) *ad.Tensor, *vae.DataLARS) {
-	rng := rand.New(stream(c.seed, "eimdata", "init-eim", c.data, c.proposal, model))
+func (c *eimdataConfig) newEIM(model string, p vae.DataProposal) (dataEIM, func(*rand.Rand, int) *ad.Tensor, *vae.DataLARS) {
+	rng := rand.New(stream(c.seed, "eimdata", "init-eim", c.data, c.propName(), model))
 	var mean *ad.Tensor
 	if !c.continuous() {
 		mean = ad.New(c.loaded.Train.Mean(), 784)
@@ -418,43 +507,56 @@ type eimdataResults struct {
 // eimdataPaper is the paper's value and standard error for (data,
 // proposal, model): Table 1's dynamic MNIST column and Table 2.
 var eimdataPaper = map[string][2]float64{
-	"dynamic-mnist/full/vae":        {-84.82, 0.12},
-	"dynamic-mnist/full/snis":       {-83.43, 0.07},
-	"dynamic-mnist/full/lars":       {-83.63, math.NaN()},
-	"continuous-mnist/small/vae":    {-1258.81, 0.49},
-	"continuous-mnist/small/lars":   {-1254.27, 0.62},
-	"continuous-mnist/small/snis":   {-1253.67, 0.29},
-	"continuous-mnist/small/his":    {-1186.06, 6.12},
-	"continuous-mnist/full/vae":     {-991.46, 0.39},
-	"continuous-mnist/full/lars":    {-987.62, 0.16},
-	"continuous-mnist/full/snis":    {-988.29, 0.20},
-	"continuous-mnist/full/his":     {-990.68, 0.41},
-	"continuous-fashion/small/vae":  {-2467.91, 0.68},
-	"continuous-fashion/small/lars": {-2463.71, 0.24},
-	"continuous-fashion/small/snis": {-2463.60, 0.31},
-	"continuous-fashion/small/his":  {-2419.83, 2.47},
-	"continuous-fashion/full/vae":   {-2242.50, 0.70},
-	"continuous-fashion/full/lars":  {-2236.87, 1.36},
-	"continuous-fashion/full/snis":  {-2238.04, 0.43},
-	"continuous-fashion/full/his":   {-2244.66, 1.47},
+	"dynamic-mnist/vae/vae":             {-84.82, 0.12},
+	"dynamic-mnist/vae-trs/vae":         {-82.74, 0.10},
+	"dynamic-mnist/vae-snis/vae":        {-82.52, 0.03},
+	"dynamic-mnist/vae-his/vae":         {-82.43, 0.05},
+	"dynamic-mnist/vae-lars/vae":        {-83.03, math.NaN()},
+	"dynamic-mnist/convhvae/vae":        {-81.14, 0.04},
+	"dynamic-mnist/convhvae-trs/vae":    {-80.31, 0.04},
+	"dynamic-mnist/convhvae-snis/vae":   {-80.19, 0.07},
+	"dynamic-mnist/convhvae-his/vae":    {-80.51, 0.07},
+	"dynamic-mnist/convhvae-lars/vae":   {-80.30, math.NaN()},
+	"dynamic-mnist/vae/snis":            {-83.43, 0.07},
+	"dynamic-mnist/convhvae/snis":       {-79.91, 0.05},
+	"dynamic-mnist/vae/lars":            {-83.63, math.NaN()},
+	"continuous-mnist/small-vae/vae":    {-1258.81, 0.49},
+	"continuous-mnist/small-vae/lars":   {-1254.27, 0.62},
+	"continuous-mnist/small-vae/snis":   {-1253.67, 0.29},
+	"continuous-mnist/small-vae/his":    {-1186.06, 6.12},
+	"continuous-mnist/vae/vae":          {-991.46, 0.39},
+	"continuous-mnist/vae/lars":         {-987.62, 0.16},
+	"continuous-mnist/vae/snis":         {-988.29, 0.20},
+	"continuous-mnist/vae/his":          {-990.68, 0.41},
+	"continuous-fashion/small-vae/vae":  {-2467.91, 0.68},
+	"continuous-fashion/small-vae/lars": {-2463.71, 0.24},
+	"continuous-fashion/small-vae/snis": {-2463.60, 0.31},
+	"continuous-fashion/small-vae/his":  {-2419.83, 2.47},
+	"continuous-fashion/vae/vae":        {-2242.50, 0.70},
+	"continuous-fashion/vae/lars":       {-2236.87, 1.36},
+	"continuous-fashion/vae/snis":       {-2238.04, 0.43},
+	"continuous-fashion/vae/his":        {-2244.66, 1.47},
 }
 
 // rowLabel is the paper's name of a row.
 func (c *eimdataConfig) rowLabel(model string) string {
-	vaeName := "VAE"
-	if c.proposal == "small" {
-		vaeName = "small VAE"
-	}
+	vaeName := map[string]string{"full": "VAE", "small": "small VAE", "convhvae": "ConvHVAE"}[c.proposal]
+	prior := map[vae.PriorKind]string{vae.Gaussian: "Gaussian", vae.TRS: "TRS", vae.SNIS: "SNIS", vae.HIS: "HIS", vae.LARS: "LARS"}[c.prior]
 	if model == "vae" {
-		if c.proposal == "small" {
+		switch {
+		case c.continuous() && c.prior == vae.Gaussian && c.proposal == "small":
 			return "Small VAE"
-		}
-		if c.continuous() {
+		case c.continuous() && c.prior == vae.Gaussian:
 			return "VAE"
+		case c.proposal == "small":
+			return "Small VAE w/ " + prior + " prior"
 		}
-		return "VAE w/ Gaussian prior"
+		return vaeName + " w/ " + prior + " prior"
 	}
 	name := strings.ToUpper(strings.SplitN(model, "-", 2)[0]) + " w/ " + vaeName + " proposal"
+	if c.prior != vae.Gaussian {
+		name += " (its prior " + prior + ")"
+	}
 	if c.grad != vae.CandidatePathwise && strings.HasPrefix(model, "snis") {
 		name += " (" + c.grad.String() + " gradient)"
 	}
@@ -479,10 +581,10 @@ func (c *eimdataConfig) evaluate(ctx context.Context, dir, name, model string, s
 		scale = "nats on the 8-bit pixel scale"
 	}
 	mean, se := meanStdErr(v)
-	row := &eimdataRow{Data: c.data, Proposal: c.proposal, Model: model, Label: c.rowLabel(model), Steps: steps, Seed: c.seed,
+	row := &eimdataRow{Data: c.data, Proposal: c.propName(), Model: model, Label: c.rowLabel(model), Steps: steps, Seed: c.seed,
 		TestBound: jsonFloat(mean), TestBoundStdErr: jsonFloat(se), Scale: scale, EvalSamples: c.evalSamples,
 		TestImages: x.Dim(0), TrainSeconds: rec.Seconds, EvalSeconds: time.Since(start).Seconds(), Settings: settings}
-	key := c.data + "/" + c.proposal + "/" + strings.SplitN(model, "-", 2)[0]
+	key := c.data + "/" + c.propName() + "/" + strings.SplitN(model, "-", 2)[0]
 	if p, ok := eimdataPaper[key]; ok && (model == "vae" || !strings.Contains(model, "-")) {
 		row.Paper = &p[0]
 		if !math.IsNaN(p[1]) {
@@ -626,9 +728,9 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 		sched := c.schedule(c.steps, false)
 		opt := sched.Adam()
 		dir := c.eimDir(model)
-		er := &experiment.Run{Dir: dir, Name: c.data + "/" + c.proposal + "-" + c.eimName(model), Identity: c.eimIdentity(model),
+		er := &experiment.Run{Dir: dir, Name: c.data + "/" + c.propName() + "+" + c.eimName(model), Identity: c.eimIdentity(model),
 			Steps: c.steps, CheckpointEvery: c.every, Adam: opt, Progress: prog,
-			RNG: stream(c.seed, "eimdata", "train-eim", c.data, c.proposal, c.eimName(model))}
+			RNG: stream(c.seed, "eimdata", "train-eim", c.data, c.propName(), c.eimName(model))}
 		switch m := e.(type) {
 		case *vae.DataSNIS:
 			er.Params = m.Params()

@@ -35,7 +35,8 @@ func runEIMDataCmd(t *testing.T, args ...string) (int, string) {
 func TestEIMDataFlagsRefused(t *testing.T) {
 	bad := [][]string{
 		{"-data", "mnist"}, {"-data", "dynamic-mnist,continuous-mnist"}, {"-proposal", "tiny"}, {"-model", "trs"},
-		{"-model", "his"}, {"-data", "continuous-fashion", "-candidate-grad", "gumbel"}, {"-candidate-grad", "reinforce"},
+		{"-model", "his"}, {"-data", "continuous-fashion", "-candidate-grad", "gumbel"}, {"-data", "continuous-mnist", "-proposal", "convhvae"},
+		{"-proposal-prior", "normal"}, {"-prior-K", "0"}, {"-conv-filters", "0"}, {"-candidate-grad", "reinforce"},
 		{"-hidden", "8,0"}, {"-energy-hidden", "x"}, {"-steps", "0"}, {"-proposal-steps", "0"}, {"-lr", "NaN"},
 		{"-K", "-1"}, {"-his-alpha", "1"}, {"-eval-samples", "0"}, {"-test-images", "-1"}, {"-out", ""}, {"extra"},
 	}
@@ -88,6 +89,10 @@ func TestEIMDataTinyRuns(t *testing.T) {
 		{"binary-gumbel", []string{"-model", "snis", "-candidate-grad", "gumbel"}, []string{"vae", "snis-gumbel"}, []float64{-84.82, math.NaN()}},
 		{"continuous", []string{"-data", "continuous-fashion", "-proposal", "small", "-model", "all"},
 			[]string{"vae", "snis", "lars", "his"}, []float64{-2467.91, -2463.60, -2463.71, -2419.83}},
+		{"convhvae", []string{"-proposal", "convhvae", "-conv-filters", "2", "-model", "snis"}, []string{"vae", "snis"}, []float64{-81.14, -79.91}},
+		{"convhvae-snis-prior", []string{"-proposal", "convhvae", "-conv-filters", "2", "-proposal-prior", "snis", "-prior-K", "8", "-model", "none"},
+			[]string{"vae"}, []float64{-80.19}},
+		{"vae-lars-prior", []string{"-proposal-prior", "lars", "-prior-K", "8", "-model", "snis"}, []string{"vae", "snis"}, []float64{-83.03, math.NaN()}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -99,7 +104,7 @@ func TestEIMDataTinyRuns(t *testing.T) {
 			if len(res.Rows) != len(tc.models) {
 				t.Fatalf("%d rows, want %d", len(res.Rows), len(tc.models))
 			}
-			propDir := filepath.Join(dir, res.Rows[0].Data, res.Rows[0].Proposal+"-vae")
+			propDir := filepath.Join(dir, res.Rows[0].Data, res.Rows[0].Proposal)
 			for i, r := range res.Rows {
 				if r.Model != tc.models[i] {
 					t.Errorf("row %d: model %q, want %q", i, r.Model, tc.models[i])
@@ -116,7 +121,7 @@ func TestEIMDataTinyRuns(t *testing.T) {
 				}
 				d := propDir
 				if i > 0 {
-					d = filepath.Join(dir, r.Data, r.Proposal+"-"+r.Model)
+					d = filepath.Join(dir, r.Data, r.Proposal+"+"+r.Model)
 				}
 				for _, f := range []string{"result.json", "samples.png", "checkpoint.bin", "metrics.jsonl"} {
 					if _, err := os.Stat(filepath.Join(d, f)); err != nil {
