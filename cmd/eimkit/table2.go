@@ -591,13 +591,24 @@ func (c *eimdataConfig) evaluate(ctx context.Context, dir, name, model string, s
 			row.PaperStdErr = &p[1]
 		}
 	}
-	if err := c.writeSamples(filepath.Join(dir, "samples.png"), sample(rand.New(stream(c.seed, "eimdata", "samples", name)), 64)); err != nil {
+	if err := c.writeSamples(filepath.Join(dir, "samples.png"), samplesOneByOne(sample, rand.New(stream(c.seed, "eimdata", "samples", name)), 64)); err != nil {
 		return nil, err
 	}
 	if err := experiment.WriteJSON(filepath.Join(dir, "result.json"), row); err != nil {
 		return nil, err
 	}
 	return row, nil
+}
+
+// samplesOneByOne draws n samples one call at a time and stacks them,
+// [n, dx]: SNIS's Sample draws K candidates per sample at once, 64·1024
+// decoded images (gigabytes through a ConvHVAE) if asked for all 64.
+func samplesOneByOne(sample func(*rand.Rand, int) *ad.Tensor, rng *rand.Rand, n int) *ad.Tensor {
+	var out []float64
+	for range n {
+		out = append(out, sample(rng, 1).Data()...)
+	}
+	return ad.New(out, n, len(out)/n)
 }
 
 // writeSamples writes 64 samples as a gray grid: binary samples as they
