@@ -652,9 +652,10 @@ func (c *eimdataConfig) evalSettings(id map[string]string, model string) map[str
 	return s
 }
 
-// run loads the data, trains (or resumes) the proposal and every EIM,
-// evaluates them and writes the outputs.
-func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
+// load loads the data set and, for continuous data, the logit of its
+// dequantized training mean. A missing or corrupt file, or settings the
+// data cannot serve, are reported before anything is created under -out.
+func (c *eimdataConfig) load() error {
 	name := data.NameDynamicMNIST
 	if c.data == "continuous-fashion" {
 		name = data.NameFashionMNIST
@@ -673,6 +674,15 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 	if c.continuous() {
 		c.logitMean = make([]float64, 784)
 		data.LogitTransform{}.Forward(c.logitMean, sp.Train.DequantizedMean())
+	}
+	return nil
+}
+
+// run loads the data, trains (or resumes) the proposal and every EIM,
+// evaluates them and writes the outputs.
+func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
+	if err := c.load(); err != nil {
+		return err
 	}
 	out, err := openOut(c.out)
 	if err != nil {

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/eimkit/eimkit/ad"
+	"github.com/eimkit/eimkit/experiment"
 )
 
 // eimdataTiny are settings of the eimdata command with a tiny proposal
@@ -211,4 +216,58 @@ func TestEIMDataKillAndResume(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestEIMDataPixelScale checks the continuous data's test images and the
+// pixel-scale conversion against independent computations: the images the
+// evaluation sees, mapped back from centered logits, are the integer test
+// images plus noise in [0, 1) (over 256), and the reported bound of a
+// model whose logit-space bound is 0 is the mean over the images of
+// log |ds/dy| − 784·log 256, computed here pixel by pixel.
+func TestEIMDataPixelScale(t *testing.T) {
+	c, err := parseEIMDataFlags([]string{"-data", "continuous-mnist", "-test-images", "7", "-eval-samples", "3"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.load(); err != nil {
+		t.Fatal(err)
+	}
+	var seen *ad.Tensor
+	eval := func(_ context.Context, _ *rand.Rand, x *ad.Tensor, S int) ([]float64, error) {
+		if S != 3 {
+			t.Errorf("S = %d, want 3", S)
+		}
+		seen = x
+		return make([]float64, x.Dim(0)), nil
+	}
+	sample := func(_ *rand.Rand, n int) *ad.Tensor { return ad.Zeros(n, 784) }
+	row, err := c.evaluate(context.Background(), t.TempDir(), "test", "vae", 1, map[string]string{}, &experiment.Record{}, eval, sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen == nil || seen.Dim(0) != 7 || seen.Dim(1) != 784 {
+		t.Fatalf("evaluated images %v, want [7, 784]", seen)
+	}
+	const lambda = 1e-6 // data.DefaultLogitLambda, written out
+	want := 0.0
+	for i := range 7 {
+		img := c.loaded.Test.Image(i)
+		for j := range 784 {
+			s := seen.Data()[i*784+j] + c.logitMean[j]
+			p := 1 / (1 + math.Exp(-s))
+			y := (p - lambda) / (1 - 2*lambda)
+			if u := 256*y - float64(img[j]); !(u > -1e-6 && u < 1+1e-6) {
+				t.Fatalf("image %d pixel %d: 256·y = %v, integer pixel %d: noise %v outside [0, 1)", i, j, 256*y, img[j], u)
+			}
+			// log |ds/dy| = log(1 − 2λ) − log p − log(1 − p)
+			want += math.Log(1-2*lambda) - math.Log(p) - math.Log1p(-p) - 8*math.Ln2
+		}
+	}
+	want /= 7
+	if got := float64(row.TestBound); math.Abs(got-want) > 1e-9*math.Abs(want) {
+		t.Errorf("pixel-scale bound %v, want %v", got, want)
+	}
+	if row.Paper == nil || *row.Paper != -991.46 || row.Label != "VAE" {
+		t.Errorf("row %q with paper %v, want VAE beside -991.46", row.Label, row.Paper)
+	}
 }
