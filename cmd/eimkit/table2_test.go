@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,9 +9,11 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -269,5 +272,78 @@ func TestEIMDataPixelScale(t *testing.T) {
 	}
 	if row.Paper == nil || *row.Paper != -991.46 || row.Label != "VAE" {
 		t.Errorf("row %q with paper %v, want VAE beside -991.46", row.Label, row.Paper)
+	}
+}
+
+// TestEIMDataSIGINTDuringEvaluation interrupts a long test evaluation of
+// each phase with SIGINT — the proposal's (a huge S), then, once the
+// proposal's evaluation is done, LARS's (a huge number of draws for Z) —
+// and checks that the process exits with status 130 within a second of
+// CPU, writing no results.json, and that the command then still ends with
+// the rows of a run never interrupted.
+func TestEIMDataSIGINTDuringEvaluation(t *testing.T) {
+	base := append(append([]string{}, eimdataTiny...), "-data", "continuous-mnist", "-proposal", "small", "-model", "his")
+	straight := t.TempDir()
+	if code, stderr := runEIMDataCmd(t, append([]string{"-quiet", "-out", straight}, base...)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d\n%s", code, stderr)
+	}
+	want := withoutTimes(t, filepath.Join(straight, "results.json"))
+	dir := t.TempDir()
+	for phase, long := range [][]string{{"-eval-samples", "2000000"}, {"-model", "lars", "-lars-z-draws", "2000000000"}} {
+		// Not quiet: the progress lines say when each evaluation starts.
+		cmd := exec.Command(eimkitBin(t), append(append([]string{"eimdata", "-out", dir}, base...), long...)...)
+		pr, pw := io.Pipe()
+		cmd.Stderr = pw
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var lines []string
+		evaluating := make(chan struct{})
+		go func() {
+			sc := bufio.NewScanner(pr)
+			n := 0
+			for sc.Scan() {
+				mu.Lock()
+				lines = append(lines, sc.Text())
+				mu.Unlock()
+				// Phase 1 evaluates the proposal (tiny S) first, then LARS.
+				if strings.Contains(sc.Text(), "evaluating") {
+					if n++; n == phase+1 {
+						close(evaluating)
+					}
+				}
+			}
+		}()
+		select {
+		case <-evaluating:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("phase %d: no evaluation started", phase)
+		}
+		time.Sleep(300 * time.Millisecond) // well inside the evaluation
+		cpuBefore := cpuTime(t, cmd.Process.Pid)
+		cmd.Process.Signal(os.Interrupt)
+		code := exitStatus(t, cmd)
+		cpu := cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime() - cpuBefore
+		pw.Close()
+		mu.Lock()
+		log := strings.Join(lines, "\n")
+		mu.Unlock()
+		if code != 130 {
+			t.Errorf("phase %d: exit %d after SIGINT, want 130\n%s", phase, code, log)
+		}
+		if cpu > time.Second {
+			t.Errorf("phase %d: used %v of CPU to stop after SIGINT, want under a second", phase, cpu)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "results.json")); err == nil {
+			t.Errorf("phase %d: results.json written by an interrupted run", phase)
+		}
+	}
+	if code, stderr := runEIMDataCmd(t, append([]string{"-quiet", "-out", dir}, base...)...); code != 0 {
+		t.Fatalf("run after the interruptions: exit %d\n%s", code, stderr)
+	}
+	if got := withoutTimes(t, filepath.Join(dir, "results.json")); !reflect.DeepEqual(got, want) {
+		t.Errorf("results after the interruptions differ from the uninterrupted run's:\n%v\n%v", got, want)
 	}
 }
