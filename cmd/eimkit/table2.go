@@ -342,7 +342,7 @@ func (c *eimdataConfig) schedule(steps int, anneal bool) vae.Schedule {
 	return s
 }
 
-// batch returns training batch step, the same for every run of a data
+// batchAt returns training batch step, the same for every run of a data
 // set: binarized (dynamic MNIST) or dequantized, logit-transformed and
 // centered (continuous data) with a stream of (seed, data, step).
 func (c *eimdataConfig) batchAt(b *data.Batcher, step int) *ad.Tensor {
