@@ -121,6 +121,9 @@ func TestEIMDataTinyRuns(t *testing.T) {
 				if math.IsNaN(b) || math.IsInf(b, 0) || b >= 0 || !(float64(r.TestBoundStdErr) > 0) {
 					t.Errorf("%s: bound %v ± %v, want a finite negative value with a positive s.e.", r.Model, b, float64(r.TestBoundStdErr))
 				}
+				if own := r.OwnProposal; (i == 0) != (own == nil) || (own != nil && !(float64(*own) < 0 && float64(*r.OwnProposalStdErr) > 0)) {
+					t.Errorf("%s: own proposal's bound %v, want none for the proposal's row and a finite negative value for an EIM's", r.Model, own)
+				}
 				if r.TestImages != 16 || r.EvalSamples != 4 || r.Steps != 40 {
 					t.Errorf("%s: %d images, S = %d, %d steps; want 16, 4, 40", r.Model, r.TestImages, r.EvalSamples, r.Steps)
 				}
@@ -244,7 +247,7 @@ func TestEIMDataPixelScale(t *testing.T) {
 		return make([]float64, x.Dim(0)), nil
 	}
 	sample := func(_ *rand.Rand, n int) *ad.Tensor { return ad.Zeros(n, 784) }
-	row, err := c.evaluate(context.Background(), t.TempDir(), "test", "vae", 1, map[string]string{}, &experiment.Record{}, eval, sample)
+	row, err := c.evaluate(context.Background(), t.TempDir(), "test", "vae", 1, map[string]string{}, &experiment.Record{}, eval, eval, sample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,6 +272,9 @@ func TestEIMDataPixelScale(t *testing.T) {
 	want /= 7
 	if got := float64(row.TestBound); math.Abs(got-want) > 1e-9*math.Abs(want) {
 		t.Errorf("pixel-scale bound %v, want %v", got, want)
+	}
+	if row.OwnProposal == nil || *row.OwnProposal != row.TestBound {
+		t.Errorf("own proposal's bound %v, want the same pixel-scale value %v", row.OwnProposal, float64(row.TestBound))
 	}
 	if row.Paper == nil || *row.Paper != -991.46 || row.Label != "VAE" {
 		t.Errorf("row %q with paper %v, want VAE beside -991.46", row.Label, row.Paper)
