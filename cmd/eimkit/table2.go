@@ -670,6 +670,9 @@ func (c *eimdataConfig) evalSettings(id map[string]string, model string) map[str
 	for k, v := range id {
 		s[k] = v
 	}
+	// eval-format 2: EIM rows carry their own proposal's bound; a row
+	// written without it is evaluated again.
+	s["eval-format"] = "2"
 	s["eval-samples"] = strconv.Itoa(c.evalSamples)
 	s["test-images"] = strconv.Itoa(c.testImages)
 	if model == "lars" {
