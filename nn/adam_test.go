@@ -3,6 +3,8 @@ package nn
 import (
 	"math"
 	"math/big"
+	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -311,5 +313,104 @@ func TestPowInt(t *testing.T) {
 				t.Errorf("powInt(%v, %d) = %v, want %v", x, n, got, want)
 			}
 		}
+	}
+}
+
+// adamStepSerial is Adam.Step's update as it was before the step was split
+// across goroutines, kept as the reference for TestAdamSplitBitwise: one
+// loop over each parameter, with the constants computed as Step computes
+// them.
+func adamStepSerial(a *Adam, t int, params, grads [][]float64, m, v [][]float64) {
+	lr, b1, b2, eps := a.hyper()
+	if a.Schedule != nil {
+		lr *= a.Schedule(t)
+	}
+	bc1 := 1 - powInt(b1, t)
+	bc2 := 1 - powInt(b2, t)
+	negStep := -(lr / bc1)
+	bc2Sqrt := math.Sqrt(bc2)
+	c1, c2 := 1-b1, 1-b2
+	for i, pd := range params {
+		gd, m, v := grads[i], m[i], v[i]
+		for j, g := range gd {
+			mj := math.FMA(g, c1, float64(m[j]*b1))
+			vj := math.FMA(float64(c2*g), g, float64(v[j]*b2))
+			m[j], v[j] = mj, vj
+			denom := math.Sqrt(vj)/bc2Sqrt + eps
+			pd[j] += float64(negStep*mj) / denom
+		}
+	}
+}
+
+// TestAdamSplitBitwise: Step, whether it splits the work across two
+// goroutines (GOMAXPROCS 2, at least 2·adamChunk entries) or not, gives the
+// same bits for the parameters and both moments as the serial reference,
+// over several steps with the default and with other hyperparameters and a
+// schedule, on tensors smaller than a chunk, straddling chunk boundaries
+// and spanning several chunks.
+func TestAdamSplitBitwise(t *testing.T) {
+	sizes := map[string][][]int{
+		"small": {{3, 5}, {5}, {20, 20}, {1}},                                // serial whatever GOMAXPROCS
+		"below": {{adamChunk, 1}, {adamChunk - 1}},                           // one entry short of a split
+		"split": {{7}, {2*adamChunk + 17}, {300, 300}, {adamChunk - 3}, {1}}, // chunk boundaries inside tensors
+		"at":    {{2 * adamChunk}},                                           // exactly two chunks
+		"many":  {{784, 300}, {300}, {300, 784}, {784}},                      // the VAE's largest layers
+	}
+	opts := map[string]func() *Adam{
+		"default": func() *Adam { return &Adam{} },
+		"custom": func() *Adam {
+			return &Adam{LR: 0.03, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6,
+				Schedule: PiecewiseConstant([]int{3}, []float64{1, 0.25})}
+		},
+	}
+	for _, procs := range []int{1, 2} {
+		prev := runtime.GOMAXPROCS(procs)
+		for sn, shapes := range sizes {
+			for on, mk := range opts {
+				rng := rand.New(rand.NewPCG(7, uint64(procs)))
+				opt := mk()
+				ps := make([]*ad.Tensor, len(shapes))
+				ref := make([][]float64, len(shapes))
+				rm, rv := make([][]float64, len(shapes)), make([][]float64, len(shapes))
+				for i, s := range shapes {
+					ps[i] = ad.Randn(rng, s...)
+					ref[i] = slices.Clone(ps[i].Data())
+					rm[i], rv[i] = make([]float64, ps[i].Len()), make([]float64, ps[i].Len())
+				}
+				for step := 1; step <= 5; step++ {
+					gs := make([]*ad.Tensor, len(shapes))
+					gd := make([][]float64, len(shapes))
+					for i, s := range shapes {
+						gs[i] = ad.Randn(rng, s...)
+						gd[i] = gs[i].Data()
+						// Gradients of very different sizes, and some zeros.
+						for j := range gd[i] {
+							switch j % 7 {
+							case 0:
+								gd[i][j] = 0
+							case 1:
+								gd[i][j] *= 1e-9
+							case 2:
+								gd[i][j] *= 1e6
+							}
+						}
+					}
+					opt.Step(ps, gs)
+					adamStepSerial(opt, step, ref, gd, rm, rv)
+					m, v := opt.Moments()
+					for i := range ps {
+						for j, x := range ps[i].Data() {
+							if math.Float64bits(x) != math.Float64bits(ref[i][j]) ||
+								math.Float64bits(m[i][j]) != math.Float64bits(rm[i][j]) ||
+								math.Float64bits(v[i][j]) != math.Float64bits(rv[i][j]) {
+								t.Fatalf("GOMAXPROCS %d, %s, %s, step %d, parameter %d entry %d: θ, m, v = %v, %v, %v, want %v, %v, %v",
+									procs, sn, on, step, i, j, x, m[i][j], v[i][j], ref[i][j], rm[i][j], rv[i][j])
+							}
+						}
+					}
+				}
+			}
+		}
+		runtime.GOMAXPROCS(prev)
 	}
 }
