@@ -162,6 +162,20 @@ type adamKernel struct {
 // and moments m, v, all of len(pd).
 func (k adamKernel) update(pd, gd, m, v []float64) {
 	gd, m, v = gd[:len(pd)], m[:len(pd)], v[:len(pd)]
+	if k.bc2Sqrt == 1 {
+		// From step 37,412 on with β₂ = 0.999, 1 − β₂ᵗ rounds to 1, and
+		// x/1 = x exactly for every x (infinities, NaNs and −0 too): the
+		// loop below without the division by √(1 − β₂ᵗ), one of the three
+		// divisions and square roots that bound its speed.
+		for j, g := range gd {
+			mj := math.FMA(g, k.c1, float64(m[j]*k.b1))
+			vj := math.FMA(float64(k.c2*g), g, float64(v[j]*k.b2))
+			m[j], v[j] = mj, vj
+			denom := math.Sqrt(vj) + k.eps
+			pd[j] += float64(k.negStep*mj) / denom
+		}
+		return
+	}
 	for j, g := range gd {
 		// Explicit FMAs, and float64 conversions around the other
 		// products: the Go spec lets a compiler fuse a*b + c on its

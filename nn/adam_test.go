@@ -346,7 +346,8 @@ func adamStepSerial(a *Adam, t int, params, grads [][]float64, m, v [][]float64)
 // goroutines (GOMAXPROCS 2, at least 2·adamChunk entries) or not, gives the
 // same bits for the parameters and both moments as the serial reference,
 // over several steps with the default and with other hyperparameters and a
-// schedule, on tensors smaller than a chunk, straddling chunk boundaries
+// schedule, from the first step and across the step from which 1 − β₂ᵗ
+// rounds to 1 (where Step skips a division by 1), on tensors smaller than a chunk, straddling chunk boundaries
 // and spanning several chunks.
 func TestAdamSplitBitwise(t *testing.T) {
 	sizes := map[string][][]int{
@@ -367,44 +368,55 @@ func TestAdamSplitBitwise(t *testing.T) {
 		prev := runtime.GOMAXPROCS(procs)
 		for sn, shapes := range sizes {
 			for on, mk := range opts {
-				rng := rand.New(rand.NewPCG(7, uint64(procs)))
-				opt := mk()
-				ps := make([]*ad.Tensor, len(shapes))
-				ref := make([][]float64, len(shapes))
-				rm, rv := make([][]float64, len(shapes)), make([][]float64, len(shapes))
-				for i, s := range shapes {
-					ps[i] = ad.Randn(rng, s...)
-					ref[i] = slices.Clone(ps[i].Data())
-					rm[i], rv[i] = make([]float64, ps[i].Len()), make([]float64, ps[i].Len())
-				}
-				for step := 1; step <= 5; step++ {
-					gs := make([]*ad.Tensor, len(shapes))
-					gd := make([][]float64, len(shapes))
+				for _, late := range []bool{false, true} {
+					rng := rand.New(rand.NewPCG(7, uint64(procs)))
+					opt := mk()
+					start := 0
+					if late {
+						// Cross the step from which 1 − β₂ᵗ rounds to 1.
+						_, _, b2, _ := opt.hyper()
+						for 1-powInt(b2, start+3) != 1 {
+							start++
+						}
+						opt.step = start
+					}
+					ps := make([]*ad.Tensor, len(shapes))
+					ref := make([][]float64, len(shapes))
+					rm, rv := make([][]float64, len(shapes)), make([][]float64, len(shapes))
 					for i, s := range shapes {
-						gs[i] = ad.Randn(rng, s...)
-						gd[i] = gs[i].Data()
-						// Gradients of very different sizes, and some zeros.
-						for j := range gd[i] {
-							switch j % 7 {
-							case 0:
-								gd[i][j] = 0
-							case 1:
-								gd[i][j] *= 1e-9
-							case 2:
-								gd[i][j] *= 1e6
+						ps[i] = ad.Randn(rng, s...)
+						ref[i] = slices.Clone(ps[i].Data())
+						rm[i], rv[i] = make([]float64, ps[i].Len()), make([]float64, ps[i].Len())
+					}
+					for step := 1; step <= 5; step++ {
+						gs := make([]*ad.Tensor, len(shapes))
+						gd := make([][]float64, len(shapes))
+						for i, s := range shapes {
+							gs[i] = ad.Randn(rng, s...)
+							gd[i] = gs[i].Data()
+							// Gradients of very different sizes, and some zeros.
+							for j := range gd[i] {
+								switch j % 7 {
+								case 0:
+									gd[i][j] = 0
+								case 1:
+									gd[i][j] *= 1e-9
+								case 2:
+									gd[i][j] *= 1e6
+								}
 							}
 						}
-					}
-					opt.Step(ps, gs)
-					adamStepSerial(opt, step, ref, gd, rm, rv)
-					m, v := opt.Moments()
-					for i := range ps {
-						for j, x := range ps[i].Data() {
-							if math.Float64bits(x) != math.Float64bits(ref[i][j]) ||
-								math.Float64bits(m[i][j]) != math.Float64bits(rm[i][j]) ||
-								math.Float64bits(v[i][j]) != math.Float64bits(rv[i][j]) {
-								t.Fatalf("GOMAXPROCS %d, %s, %s, step %d, parameter %d entry %d: θ, m, v = %v, %v, %v, want %v, %v, %v",
-									procs, sn, on, step, i, j, x, m[i][j], v[i][j], ref[i][j], rm[i][j], rv[i][j])
+						opt.Step(ps, gs)
+						adamStepSerial(opt, start+step, ref, gd, rm, rv)
+						m, v := opt.Moments()
+						for i := range ps {
+							for j, x := range ps[i].Data() {
+								if math.Float64bits(x) != math.Float64bits(ref[i][j]) ||
+									math.Float64bits(m[i][j]) != math.Float64bits(rm[i][j]) ||
+									math.Float64bits(v[i][j]) != math.Float64bits(rv[i][j]) {
+									t.Fatalf("GOMAXPROCS %d, %s, %s, step %d, parameter %d entry %d: θ, m, v = %v, %v, %v, want %v, %v, %v",
+										procs, sn, on, start+step, i, j, x, m[i][j], v[i][j], ref[i][j], rm[i][j], rv[i][j])
+								}
 							}
 						}
 					}
