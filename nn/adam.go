@@ -3,10 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 
 	"github.com/eimkit/eimkit/ad"
 )
@@ -35,9 +32,7 @@ import (
 //
 // The zero value is ready to use with the defaults below. The moments are
 // allocated on the first Step, one pair per parameter by position; later
-// steps allocate nothing, except that a step on 2¹⁶ entries or more (a
-// VAE's) is split across two goroutines and allocates their bookkeeping.
-// Checkpoints save and restore the state.
+// steps allocate nothing. Checkpoints save and restore the state.
 type Adam struct {
 	LR    float64 // learning rate α; 0 means 1e-3
 	Beta1 float64 // decay of the first moment β₁; 0 means 0.9
@@ -128,29 +123,10 @@ func (a *Adam) Step(params, grads []*ad.Tensor) {
 		b1: b1, b2: b2, c1: 1 - b1, c2: 1 - b2,
 	}
 
-	n := 0
-	for _, m := range a.m {
-		n += len(m)
+	for i, p := range params {
+		k.update(p.Data(), grads[i].Data(), a.m[i], a.v[i])
 	}
-	if n < 2*adamChunk || runtime.GOMAXPROCS(0) < 2 {
-		for i, p := range params {
-			k.update(p.Data(), grads[i].Data(), a.m[i], a.v[i])
-		}
-		return
-	}
-	w := &adamWork{k: k, params: params, grads: grads, m: a.m, v: a.v, n: n, chunks: (n + adamChunk - 1) / adamChunk}
-	w.wg.Add(w.chunks)
-	go w.run()
-	w.run()
-	w.wg.Wait()
 }
-
-// adamChunk is the number of entries in one piece of work when a Step is
-// split across two goroutines (about 0.1 ms each), and half the number
-// from which it is. The update is elementwise and each entry is computed
-// by the same code wherever the pieces fall, so the results are bitwise
-// the same with or without the split.
-const adamChunk = 1 << 15
 
 // adamKernel holds one step's constants.
 type adamKernel struct {
@@ -186,49 +162,6 @@ func (k adamKernel) update(pd, gd, m, v []float64) {
 		m[j], v[j] = mj, vj
 		denom := math.Sqrt(vj)/k.bc2Sqrt + k.eps
 		pd[j] += float64(k.negStep*mj) / denom
-	}
-}
-
-// adamWork is one Step split into chunks of adamChunk entries of the
-// parameters laid end to end. Two goroutines take chunks in turn until none
-// is left, so if the helper does not get a CPU soon (a busy machine), the
-// caller does its share and waits only for a chunk the helper has begun.
-// A helper that starts after the step is over finds nothing to do.
-type adamWork struct {
-	k             adamKernel
-	params, grads []*ad.Tensor
-	m, v          [][]float64
-	n, chunks     int
-	next          atomic.Int64
-	wg            sync.WaitGroup
-}
-
-func (w *adamWork) run() {
-	for {
-		c := int(w.next.Add(1) - 1)
-		if c >= w.chunks {
-			return
-		}
-		w.chunk(c*adamChunk, min((c+1)*adamChunk, w.n))
-		w.wg.Done()
-	}
-}
-
-// chunk updates the entries lo to hi of the parameters laid end to end.
-func (w *adamWork) chunk(lo, hi int) {
-	off := 0
-	for i, m := range w.m {
-		n := len(m)
-		if off < hi && off+n > lo {
-			s, e := max(lo-off, 0), min(hi-off, n)
-			pd := w.params[i].Data()[:n]
-			gd := w.grads[i].Data()[:n]
-			w.k.update(pd[s:e], gd[s:e], m[s:e], w.v[i][s:e])
-		}
-		off += n
-		if off >= hi {
-			return
-		}
 	}
 }
 
