@@ -187,6 +187,43 @@ func stepsLogged(dir string) int {
 	return n
 }
 
+// killAt runs eimkit with args once per fraction in fracs, killing each
+// run with SIGKILL once the metrics logs under dir hold frac·total steps
+// (a run that finishes first must exit 0). It returns how many runs were
+// killed and each run's standard error.
+func killAt(t *testing.T, dir string, total int, fracs []float64, args ...string) (kills int, logs []*syncBuffer) {
+	t.Helper()
+	for _, frac := range fracs {
+		cmd, stderr := eimkitCmd(t, args...)
+		logs = append(logs, stderr)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan int, 1)
+		go func() { done <- exitStatus(t, cmd) }()
+		target := int(frac * float64(total))
+	wait:
+		for {
+			select {
+			case code := <-done:
+				// Finished before the kill point (the last one may).
+				if code != 0 {
+					t.Fatalf("run to kill at %.0f%%: exit %d\n%s", 100*frac, code, stderr)
+				}
+				break wait
+			case <-time.After(2 * time.Millisecond):
+				if stepsLogged(dir) >= target {
+					cmd.Process.Signal(syscall.SIGKILL)
+					<-done
+					kills++
+					break wait
+				}
+			}
+		}
+	}
+	return kills, logs
+}
+
 // withoutTimes decodes a results.json and drops every wall-time field.
 func withoutTimes(t *testing.T, path string) any {
 	t.Helper()
@@ -232,37 +269,8 @@ func TestKillAndResume(t *testing.T) {
 			want := withoutTimes(t, filepath.Join(straight, "results.json"))
 
 			dir := t.TempDir()
-			kills := 0
-			var logs []*syncBuffer
-			for _, frac := range []float64{0.15, 0.6, 1} {
-				// Not quiet: a resumed run says so.
-				cmd, stderr := eimkitCmd(t, append([]string{pt.cmd, "-out", dir}, pt.args...)...)
-				logs = append(logs, stderr)
-				if err := cmd.Start(); err != nil {
-					t.Fatal(err)
-				}
-				done := make(chan int, 1)
-				go func() { done <- exitStatus(t, cmd) }()
-				target := int(frac * float64(total))
-			wait:
-				for {
-					select {
-					case code := <-done:
-						// Finished before the kill point (the last one may).
-						if code != 0 {
-							t.Fatalf("run to kill at %.0f%%: exit %d\n%s", 100*frac, code, stderr)
-						}
-						break wait
-					case <-time.After(2 * time.Millisecond):
-						if stepsLogged(dir) >= target {
-							cmd.Process.Signal(syscall.SIGKILL)
-							<-done
-							kills++
-							break wait
-						}
-					}
-				}
-			}
+			// Not quiet: a resumed run says so.
+			kills, logs := killAt(t, dir, total, []float64{0.15, 0.6, 1}, append([]string{pt.cmd, "-out", dir}, pt.args...)...)
 			if kills < 2 {
 				t.Errorf("only %d of the runs were killed before finishing", kills)
 			}

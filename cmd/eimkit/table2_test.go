@@ -14,7 +14,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -176,33 +175,10 @@ func TestEIMDataKillAndResume(t *testing.T) {
 	total := stepsLogged(straight) // 360: 120 per phase and model
 	want := withoutTimes(t, filepath.Join(straight, "results.json"))
 	dir := t.TempDir()
-	kills, resumed := 0, false
-	for _, frac := range []float64{0.2, 0.55, 0.85, 1} {
-		cmd, stderr := eimkitCmd(t, append([]string{"eimdata", "-out", dir}, args...)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan int, 1)
-		go func() { done <- exitStatus(t, cmd) }()
-		target := int(frac * float64(total))
-	wait:
-		for {
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("run to kill at %.0f%%: exit %d\n%s", 100*frac, code, stderr)
-				}
-				break wait
-			case <-time.After(2 * time.Millisecond):
-				if stepsLogged(dir) >= target {
-					cmd.Process.Signal(syscall.SIGKILL)
-					<-done
-					kills++
-					break wait
-				}
-			}
-		}
-		resumed = resumed || strings.Contains(stderr.String(), "resuming at step")
+	kills, logs := killAt(t, dir, total, []float64{0.2, 0.55, 0.85, 1}, append([]string{"eimdata", "-out", dir}, args...)...)
+	resumed := false
+	for _, l := range logs {
+		resumed = resumed || strings.Contains(l.String(), "resuming at step")
 	}
 	if kills < 3 {
 		t.Errorf("only %d of the runs were killed before finishing", kills)

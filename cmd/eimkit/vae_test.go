@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,33 +126,7 @@ func TestVAEKillAndResume(t *testing.T) {
 	wantMetrics := metricsWithoutTimes(t, straight)
 
 	dir := t.TempDir()
-	kills := 0
-	for _, frac := range []float64{0.1, 0.35, 0.6, 0.9} {
-		cmd, stderr := eimkitCmd(t, append(append([]string{"vae"}, args...), "-out", dir)...)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan int, 1)
-		go func() { done <- exitStatus(t, cmd) }()
-		target := int(frac * float64(total))
-	wait:
-		for {
-			select {
-			case code := <-done:
-				if code != 0 {
-					t.Fatalf("run to kill at %.0f%%: exit %d\n%s", 100*frac, code, stderr)
-				}
-				break wait
-			case <-time.After(2 * time.Millisecond):
-				if stepsLogged(dir) >= target {
-					cmd.Process.Signal(syscall.SIGKILL)
-					<-done
-					kills++
-					break wait
-				}
-			}
-		}
-	}
+	kills, _ := killAt(t, dir, total, []float64{0.1, 0.35, 0.6, 0.9}, append(append([]string{"vae"}, args...), "-out", dir)...)
 	if kills < 2 {
 		t.Errorf("only %d of the runs were killed before finishing", kills)
 	}
