@@ -41,6 +41,18 @@ func reportOut(w io.Writer, quiet bool, d *experiment.Dir) {
 	}
 }
 
+// newFlagSet returns the flag set of subcommand name, writing errors and
+// its usage text (followed by the flags' defaults) to stderr.
+func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
 // parseFlags parses a subcommand's flags. For -h it prints the usage and
 // returns flag.ErrHelp. Any other failure — a flag the command does not
 // have, a value that does not parse, a float flag that is NaN or ±Inf

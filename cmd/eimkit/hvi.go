@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -67,12 +66,7 @@ type hviConfig struct {
 var hviModel = hvi.LinearGaussian{W: [][]float64{{1, 1}}, Sigma: 0.5}
 
 func parseHVIFlags(args []string, stderr io.Writer) (*hviConfig, error) {
-	fs := flag.NewFlagSet("hvi", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), hviUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("hvi", hviUsage, stderr)
 	var c hviConfig
 	var xs string
 	fs.IntVar(&c.steps, "steps", 5000, "Adam steps of each variational family")

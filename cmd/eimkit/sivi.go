@@ -7,7 +7,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -72,12 +71,7 @@ type siviConfig struct {
 }
 
 func parseSIVIFlags(args []string, stderr io.Writer) (*siviConfig, error) {
-	fs := flag.NewFlagSet("sivi", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), siviUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("sivi", siviUsage, stderr)
 	var c siviConfig
 	var targets, methods string
 	fs.StringVar(&targets, "target", "all", "banana, x-shape, mixture, a comma-separated list, or all")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -85,12 +84,7 @@ type syntheticConfig struct {
 // parseSyntheticFlags parses args. It returns flag.ErrHelp for -h and an
 // error wrapping errUsage for bad flags (both already printed to stderr).
 func parseSyntheticFlags(args []string, stderr io.Writer) (*syntheticConfig, error) {
-	fs := flag.NewFlagSet("synthetic", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), syntheticUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("synthetic", syntheticUsage, stderr)
 	var (
 		c                    syntheticConfig
 		modelFlag, targetFlg string

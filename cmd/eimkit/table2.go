@@ -13,7 +13,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -111,12 +110,7 @@ func (c *eimdataConfig) continuous() bool { return strings.HasPrefix(c.data, "co
 // parseEIMDataFlags parses args. It returns flag.ErrHelp for -h and an
 // error wrapping errUsage for bad flags (both already printed to stderr).
 func parseEIMDataFlags(args []string, stderr io.Writer) (*eimdataConfig, error) {
-	fs := flag.NewFlagSet("eimdata", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), eimdataUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("eimdata", eimdataUsage, stderr)
 	var (
 		c                            eimdataConfig
 		modelFlag, gradFlag          string

@@ -8,7 +8,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -98,12 +97,7 @@ const vaeEvalBlock = 1000
 // parseVAEFlags parses args. It returns flag.ErrHelp for -h and an error
 // wrapping errUsage for bad flags (both already printed to stderr).
 func parseVAEFlags(args []string, stderr io.Writer) (*vaeConfig, error) {
-	fs := flag.NewFlagSet("vae", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), vaeUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("vae", vaeUsage, stderr)
 	var (
 		c                            vaeConfig
 		dataFlag, priorFlag          string

@@ -10,7 +10,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"image/color"
 	"io"
@@ -102,12 +101,7 @@ func (c *vsmcConfig) objective(name string) vsmc.Objective {
 // parseVSMCFlags parses args. It returns flag.ErrHelp for -h and an error
 // wrapping errUsage for bad flags (both already printed to stderr).
 func parseVSMCFlags(args []string, stderr io.Writer) (*vsmcConfig, error) {
-	fs := flag.NewFlagSet("vsmc", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), vsmcUsage)
-		fs.PrintDefaults()
-	}
+	fs := newFlagSet("vsmc", vsmcUsage, stderr)
 	var c vsmcConfig
 	fs.IntVar(&c.steps, "steps", 4000, "training steps of each proposal")
 	fs.IntVar(&c.batch, "batch", 4, "independent SMC runs averaged in each training step")
