@@ -145,3 +145,13 @@ func inHalves(n, work int, f func(lo, hi int)) {
 	}
 	helper.busy.Store(false)
 }
+
+// Halves calls f(0, n), split in two as ad's own kernels are: f(0, h) on
+// the calling goroutine and f(h, n) on ad's helper goroutine when work
+// (the number of entries, or of multiply–adds) is large enough, the helper
+// is free and SetMaxThreads allows two; otherwise f(0, n) here. f must
+// write disjoint outputs for disjoint ranges and compute each entry the
+// same way whatever the range, so that results do not depend on the split.
+// It is for packages above ad with large elementwise work of their own
+// (nn.Adam's update), so they share ad's helper instead of adding threads.
+func Halves(n, work int, f func(lo, hi int)) { inHalves(n, work, f) }

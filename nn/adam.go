@@ -32,7 +32,8 @@ import (
 //
 // The zero value is ready to use with the defaults below. The moments are
 // allocated on the first Step, one pair per parameter by position; later
-// steps allocate nothing. Checkpoints save and restore the state.
+// steps allocate nothing, except for a few small objects per parameter of
+// 8192 entries or more, whose update is split across two cores. Checkpoints save and restore the state.
 type Adam struct {
 	LR    float64 // learning rate α; 0 means 1e-3
 	Beta1 float64 // decay of the first moment β₁; 0 means 0.9
@@ -124,9 +125,30 @@ func (a *Adam) Step(params, grads []*ad.Tensor) {
 	}
 
 	for i, p := range params {
-		k.update(p.Data(), grads[i].Data(), a.m[i], a.v[i])
+		pd, gd, m, v := p.Data(), grads[i].Data(), a.m[i], a.v[i]
+		if len(pd) < splitMin {
+			k.update(pd, gd, m, v)
+			continue
+		}
+		k.updateInHalves(pd, gd, m, v)
 	}
 }
+
+// updateInHalves is update split across ad's two goroutines. Each entry's
+// update depends on that entry alone, so the halves give the same bits as
+// one pass. (A function of its own: the closure's captures escape to the
+// heap, which Step's other paths must not pay for.)
+func (k adamKernel) updateInHalves(pd, gd, m, v []float64) {
+	ad.Halves(len(pd), len(pd), func(lo, hi int) {
+		k.update(pd[lo:hi], gd[lo:hi], m[lo:hi], v[lo:hi])
+	})
+}
+
+// splitMin is the size from which a parameter's update is split across ad's
+// two goroutines (ad.Halves): the paper's MNIST VAE, 697,484 entries, took
+// 1.8 ms per step on one core and 1.0 ms on two (BenchmarkAdamStepVAE). A
+// smaller update runs here, without the closure the split allocates.
+const splitMin = 1 << 13
 
 // adamKernel holds one step's constants.
 type adamKernel struct {
@@ -135,8 +157,16 @@ type adamKernel struct {
 }
 
 // update applies the step to the parameter entries pd with gradients gd
-// and moments m, v, all of len(pd).
-func (k adamKernel) update(pd, gd, m, v []float64) {
+// and moments m, v, all of len(pd): the vector kernel where there is one,
+// then loop for the rest, with the same bits entry by entry.
+func (k *adamKernel) update(pd, gd, m, v []float64) {
+	gd, m, v = gd[:len(pd)], m[:len(pd)], v[:len(pd)]
+	n := k.updateVector(pd, gd, m, v)
+	k.loop(pd[n:], gd[n:], m[n:], v[n:])
+}
+
+// loop is update in Go, one entry at a time.
+func (k *adamKernel) loop(pd, gd, m, v []float64) {
 	gd, m, v = gd[:len(pd)], m[:len(pd)], v[:len(pd)]
 	if k.bc2Sqrt == 1 {
 		// From step 37,412 on with β₂ = 0.999, 1 − β₂ᵗ rounds to 1, and
