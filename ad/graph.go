@@ -183,14 +183,18 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 			g = Zeros(w.shape...)
 		}
 		if !create {
+			fresh := w.node == nil || grads[w.node] == nil // the Zeros above
+			owned := fresh || (bufKey(g) != nil && rec.owned[bufKey(g)])
 			g = g.Detach()
 			if len(g.data) > 0 {
 				if p := &g.data[0]; seen[p] || (len(seed.data) > 0 && p == &seed.data[0]) {
 					g = g.Clone()
+					owned = true
 				} else {
 					seen[p] = true
 				}
 			}
+			g.gradOwned = owned
 		}
 		res[i] = g
 	}

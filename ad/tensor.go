@@ -26,6 +26,9 @@ type Tensor struct {
 	shape []int
 	data  []float64
 	node  *node
+	// gradOwned marks a result of a first-order Grad or VJP whose buffer
+	// nothing else refers to: Recycle may take it back.
+	gradOwned bool
 }
 
 // New returns a tensor with the given shape that takes ownership of data.

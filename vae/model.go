@@ -127,7 +127,8 @@ func (m *Model) Objective(rng *rand.Rand, x *ad.Tensor, beta float64) *ad.Tensor
 // TrainStep takes one training step on the batch x: the loss −mean
 // Objective, its gradient with respect to params (m.Params().Tensors(),
 // built once by the caller), an Adam step, and for LARS the update of the
-// moving average of Z. The step's graph is handed back with ad.Release.
+// moving average of Z. The step's graph is handed back with ad.Release
+// and the gradients, once Adam has used them, with ad.Recycle.
 // It returns the batch mean of the objective before the step, and an
 // error (changing nothing) if it is not finite.
 func (m *Model) TrainStep(rng *rand.Rand, opt *nn.Adam, params []*ad.Tensor, x *ad.Tensor, beta float64) (float64, error) {
@@ -141,6 +142,7 @@ func (m *Model) TrainStep(rng *rand.Rand, opt *nn.Adam, params []*ad.Tensor, x *
 	grads := ad.Grad(loss, params...)
 	ad.Release(loss)
 	opt.Step(params, grads)
+	ad.Recycle(grads...)
 	if l, ok := m.Prior.(*LARSPrior); ok {
 		l.Commit()
 	}
