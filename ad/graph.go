@@ -194,7 +194,7 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 					seen[p] = true
 				}
 			}
-			g.gradOwned = owned
+			g.owned = owned
 		}
 		res[i] = g
 	}

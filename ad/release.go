@@ -14,7 +14,7 @@ package ad
 //	fmt.Println(loss.Item())
 //	ad.Release(loss)
 //	opt.Step(params, g)
-//	ad.Recycle(g...) // the gradients too, once used
+//	ad.Free(g...) // the gradients too, once used
 //
 // Without it the garbage collector reclaims the same memory, later: a
 // training step of the paper's models allocates a few hundred kilobytes to
@@ -68,31 +68,42 @@ func Release(ys ...*Tensor) {
 	}
 }
 
-// Recycle hands the buffers of gradients returned by Grad (or by VJP
-// without recording) back to ad for reuse by later operations, and empties
-// those tensors: their Data becomes nil. A training loop calls it after the
-// optimizer has used the gradients:
+// Free hands the buffers of tensors ad computed, and the caller is done
+// with, back to ad for reuse by later operations, and empties those
+// tensors: their Data becomes nil. It takes two kinds of tensor:
 //
-//	g := ad.Grad(loss, params...)
-//	ad.Release(loss)
-//	opt.Step(params, g)
-//	ad.Recycle(g...)
+//   - gradients returned by Grad (or by VJP without recording), once the
+//     optimizer has used them:
 //
-// Without it every step allocates its gradients afresh — for the paper's
-// MNIST VAE 5.6 MB, which the runtime zeroes and the garbage collector
-// reclaims later (docs/ad.md, "The real-data workloads against PyTorch").
-// Only a buffer that the backward pass allocated and that no other tensor
-// shares is taken back; any other tensor (a recorded gradient of GradGraph,
-// a parameter, a constant the caller made) is left as it is, so Recycle
-// never frees memory something else still reads. The caller must not hold
-// on to a recycled gradient's Data.
-func Recycle(grads ...*Tensor) {
-	for _, g := range grads {
-		if g == nil || !g.gradOwned {
+//     g := ad.Grad(loss, params...)
+//     ad.Release(loss)
+//     opt.Step(params, g)
+//     ad.Free(g...)
+//
+//   - results of operations on constants, which record no graph (an
+//     evaluation without gradients), once read.
+//
+// Without it the same memory is allocated afresh, zeroed by the runtime and
+// reclaimed by the garbage collector later: for the paper's MNIST VAE the
+// gradients are 5.6 MB per step, and an S = 1000 evaluation of 100 images
+// computes 2 GB of layer outputs (docs/ad.md, "The real-data workloads
+// against PyTorch").
+//
+// Anything else is left as it is: a tensor on a graph (Release is for
+// those), a parameter, a tensor made with New, Zeros and the like (whose
+// buffer may be the caller's), a view made by Reshape or Detach, a
+// recorded gradient of GradGraph. So Free never takes memory from a
+// tensor it does not know to be ad's alone — but a view of a freed
+// tensor, or an operation's result that is its operand returned as it is
+// (a Reshape to the same shape, a Detach of a constant), is freed with it:
+// the caller must hold on to none of those.
+func Free(ts ...*Tensor) {
+	for _, t := range ts {
+		if t == nil || !t.owned || t.node != nil {
 			continue
 		}
-		g.gradOwned = false
-		freeBuf(g.data)
-		g.data = nil
+		t.owned = false
+		freeBuf(t.data)
+		t.data = nil
 	}
 }

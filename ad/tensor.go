@@ -26,9 +26,10 @@ type Tensor struct {
 	shape []int
 	data  []float64
 	node  *node
-	// gradOwned marks a result of a first-order Grad or VJP whose buffer
-	// nothing else refers to: Recycle may take it back.
-	gradOwned bool
+	// owned marks a tensor whose buffer ad allocated for it alone: the
+	// output of an operation, or a result of a first-order Grad or VJP
+	// that shares its buffer with nothing else. Free may take it back.
+	owned bool
 }
 
 // New returns a tensor with the given shape that takes ownership of data.
@@ -200,11 +201,11 @@ func split(shape []int, axis int) (outer, n, inner int) {
 
 // fromShape returns a new tensor of the given shape (shape is not copied).
 func fromShape(shape []int) *Tensor {
-	return &Tensor{shape: shape, data: newBuf(numel(shape))}
+	return &Tensor{shape: shape, data: newBuf(numel(shape)), owned: true}
 }
 
 // filledLater is fromShape for an operation that overwrites every entry
 // before anyone reads them: the buffer may hold old values.
 func filledLater(shape []int) *Tensor {
-	return &Tensor{shape: shape, data: newBufDirty(numel(shape))}
+	return &Tensor{shape: shape, data: newBufDirty(numel(shape)), owned: true}
 }

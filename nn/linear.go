@@ -108,9 +108,22 @@ func (m *MLP) Forward(x *ad.Tensor) *ad.Tensor {
 	h := x
 	last := len(m.Layers) - 1
 	for _, l := range m.Layers[:last] {
-		h = l.forwardTanh(h)
+		h = freeing(h, x, l.forwardTanh(h))
 	}
-	return m.Layers[last].Forward(h)
+	return freeing(h, x, m.Layers[last].Forward(h))
+}
+
+// freeing returns next, handing back to ad the buffer of the previous
+// layer's output prev unless it is the network's input x: without a graph
+// (weights and input constants, an evaluation) nothing else can refer to
+// it, and ad.Free does nothing to a recorded output, which the graph
+// needs. In an evaluation of many rows this keeps one set of layer buffers
+// in use instead of allocating every layer's output afresh per call.
+func freeing(prev, x, next *ad.Tensor) *ad.Tensor {
+	if prev != x && prev != next {
+		ad.Free(prev)
+	}
+	return next
 }
 
 // Params returns the parameters of all layers in order: W₁, B₁, W₂, B₂, ….

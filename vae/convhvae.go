@@ -386,7 +386,7 @@ func (m *ConvHVAE) TrainStep(rng *rand.Rand, opt *nn.Adam, params []*ad.Tensor, 
 	grads := ad.Grad(loss, params...)
 	ad.Release(loss)
 	opt.Step(params, grads)
-	ad.Recycle(grads...)
+	ad.Free(grads...)
 	if l, ok := m.Prior.(*LARSPrior); ok {
 		l.Commit()
 	}

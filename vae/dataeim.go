@@ -346,7 +346,7 @@ func TrainStep(m interface {
 	grads := ad.Grad(loss, params...)
 	ad.Release(loss)
 	opt.Step(params, grads)
-	ad.Recycle(grads...)
+	ad.Free(grads...)
 	if l, ok := m.(*DataLARS); ok {
 		l.commit()
 	}

@@ -156,19 +156,23 @@ func decoderLogLik(dec *Decoder, z, x *ad.Tensor) []float64 {
 	nc, d := x.Dim(0), x.Dim(1)
 	zd, xd := z.Data(), x.Data()
 	out := make([]float64, r)
+	// One pair of input blocks for every block: the network's output and
+	// the log-likelihood are new tensors (the product and the sum make
+	// them), so nothing refers to the inputs once a block is done.
+	zb := make([]float64, rowBlock*dz)
+	xb := make([]float64, rowBlock*d)
 	for lo := 0; lo < r; lo += rowBlock {
 		hi := min(lo+rowBlock, r)
-		// Fresh blocks each time: ad.New takes ownership, and nothing
-		// guarantees an operation's output does not keep its input.
-		zb := make([]float64, rowBlock*dz) // rows past hi stay zero, as in rowwise
 		copy(zb, zd[lo*dz:hi*dz])
-		xb := make([]float64, rowBlock*d)
+		clear(zb[(hi-lo)*dz:]) // padding rows are zero, as in rowwise
 		for j := lo; j < hi; j++ {
 			i := j % nc
 			copy(xb[(j-lo)*d:(j-lo+1)*d], xd[i*d:(i+1)*d])
 		}
-		ll := dec.logProbOut(dec.Net.Forward(ad.New(zb, rowBlock, dz)), ad.New(xb, rowBlock, d))
+		logits := dec.Net.Forward(ad.New(zb, rowBlock, dz))
+		ll := dec.logProbOut(logits, ad.New(xb, rowBlock, d))
 		copy(out[lo:hi], ll.Data())
+		ad.Free(logits, ll) // for the next block
 	}
 	return out
 }

@@ -139,7 +139,7 @@ func (r runSpec) newRun(prog *experiment.Progress) (*experiment.Run, model, erro
 		g := ad.Grad(loss, params...)
 		ad.Release(loss) // v has been read; the step's buffers go to the next step
 		opt.Step(params, g)
-		ad.Recycle(g...)
+		ad.Free(g...)
 		if st != nil {
 			st.commit()
 		}
