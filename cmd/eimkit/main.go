@@ -34,6 +34,7 @@ var commands = map[string]command{
 	"hvi":  {summary: "train Hamiltonian VI and a Gaussian q on a correlated Gaussian posterior; bounds vs log p(x) (Sec. 3.3, 5.3)", run: runHVI},
 	"vsmc": {summary: "train variational SMC proposals on the linear-Gaussian model; ELBO, IWAE, FIVO vs Kalman (Sec. 5.3)", run: runVSMC},
 	"vae":  {summary: "train VAEs with Gaussian, TRS, SNIS, HIS and LARS priors on binarized MNIST / Fashion-MNIST; test IWAE-1000 (Table 1)", run: runVAE},
+	"fig3": {summary: "train the VAE on dynamic MNIST with SNIS priors at several K and HIS priors at several T; test bound and time per step (Fig. 3)", run: runFig3},
 	"eimdata": {
 		summary: "train a VAE, then SNIS, LARS or HIS over the data with it as proposal; test bounds (Table 1's w/ VAE proposal rows, Table 2)",
 		run:     runEIMData,

@@ -214,16 +214,36 @@ func runVAE(ctx context.Context, args []string) error {
 	return cfg.run(ctx, os.Stderr)
 }
 
-// vaeRun is one training run: a prior on a data set.
+// vaeRun is one training run: a prior on a data set. K and hisT, if not
+// 0, replace the command's -K and -his-T for this run (fig3 trains one
+// run per value); tag is then added to its name ("dynamic-mnist/snis-K16").
 type vaeRun struct {
-	c     *vaeConfig
-	data  string
-	prior vae.PriorKind
-	dir   string
+	c       *vaeConfig
+	data    string
+	prior   vae.PriorKind
+	dir     string
+	K, hisT int
+	tag     string
 }
 
-// name is "data/prior", the run's name in messages.
-func (r *vaeRun) name() string { return r.data + "/" + string(r.prior) }
+// name is "data/prior" and the tag, the run's name in messages.
+func (r *vaeRun) name() string { return r.data + "/" + string(r.prior) + r.tag }
+
+// k returns the run's SNIS candidates (and LARS's draws for Z).
+func (r *vaeRun) k() int {
+	if r.K != 0 {
+		return r.K
+	}
+	return r.c.K
+}
+
+// hisSteps returns the run's HIS leapfrog steps.
+func (r *vaeRun) hisSteps() int {
+	if r.hisT != 0 {
+		return r.hisT
+	}
+	return r.c.hisT
+}
 
 // modelConfig returns the vae.Config of the run.
 func (r *vaeRun) modelConfig() vae.Config {
@@ -231,7 +251,7 @@ func (r *vaeRun) modelConfig() vae.Config {
 	return vae.Config{
 		Prior: r.prior, Data: 784, Latent: c.latent,
 		EncoderHidden: c.hidden, DecoderHidden: c.hidden, HISQHidden: c.hidden, EnergyHidden: c.energyHidden,
-		K: c.K, TRST: c.trsT, LARST: c.larsT, HIST: c.hisT, LARSEvalDraws: c.larsZDraws,
+		K: r.k(), TRST: c.trsT, LARST: c.larsT, HIST: r.hisSteps(), LARSEvalDraws: c.larsZDraws,
 	}
 }
 
@@ -265,13 +285,13 @@ func (r *vaeRun) identity() map[string]string {
 	}
 	switch r.prior {
 	case vae.SNIS:
-		id["K"] = strconv.Itoa(c.K)
+		id["K"] = strconv.Itoa(r.k())
 	case vae.TRS:
 		id["trs-T"] = strconv.Itoa(c.trsT)
 	case vae.HIS:
-		id["his-T"] = strconv.Itoa(c.hisT)
+		id["his-T"] = strconv.Itoa(r.hisSteps())
 	case vae.LARS:
-		id["K"] = strconv.Itoa(c.K)
+		id["K"] = strconv.Itoa(r.k())
 		id["lars-T"] = strconv.Itoa(c.larsT)
 		if c.evalEvery > 0 {
 			id["valid-lars-z-draws"] = strconv.Itoa(c.validLARSZ)
@@ -429,19 +449,8 @@ func (c *vaeConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	// The data first: a missing or corrupt file is reported before
 	// anything is created under -out.
-	c.loaded = map[string]*data.Splits{}
-	for _, d := range c.datasets {
-		sp, err := data.LoadImageSet(d)
-		if err != nil {
-			return err
-		}
-		if c.batch > sp.Train.Len() {
-			return &usageErr{msg: fmt.Sprintf("vae: -batch %d is more than the %d training images of %s", c.batch, sp.Train.Len(), d)}
-		}
-		if c.testImages > sp.Test.Len() {
-			return &usageErr{msg: fmt.Sprintf("vae: -test-images %d is more than the %d test images of %s", c.testImages, sp.Test.Len(), d)}
-		}
-		c.loaded[d] = sp
+	if err := c.load("vae"); err != nil {
+		return err
 	}
 	out, err := openOut(c.out)
 	if err != nil {
@@ -457,32 +466,15 @@ func (c *vaeConfig) run(ctx context.Context, stderr io.Writer) error {
 			runs = append(runs, &vaeRun{c: c, data: d, prior: p, dir: filepath.Join(c.out, d, string(p))})
 		}
 	}
-	total := 0
-	for _, r := range runs {
-		if res, _ := r.readResult(); res != nil {
-			continue
-		}
-		done, err := r.bare().StepsDone()
-		if err != nil {
-			return err
-		}
-		total += c.steps - done
+	prog, err := c.progress(stderr, runs)
+	if err != nil {
+		return err
 	}
-	prog := experiment.NewProgress(stderr, total, c.quiet)
-	prog.OnStep = c.onStep
 	order := experiment.Seq(len(runs))
 	slices.SortStableFunc(order, func(a, b int) int { // the longest first
 		return vaeStepCost[runs[b].prior] - vaeStepCost[runs[a].prior]
 	})
-	results := make([]*vaeResult, len(runs))
-	err = experiment.Parallel(ctx, c.jobs, order, func(ctx context.Context, i int) error {
-		res, err := runs[i].do(ctx, prog)
-		if errors.Is(err, errInterrupted) {
-			prog.Logf("%v", err)
-		}
-		results[i] = res
-		return err
-	})
+	results, err := c.doRuns(ctx, prog, runs, order)
 	prog.Finish()
 	if err != nil {
 		if errors.Is(err, errInterrupted) {
@@ -504,6 +496,60 @@ func (c *vaeConfig) run(ctx context.Context, stderr io.Writer) error {
 	}
 	prog.Logf("wrote %s (%d runs, %.1f s)", filepath.Join(c.out, "results.md"), len(runs), all.Seconds)
 	return nil
+}
+
+// load loads c.datasets into c.loaded and checks -batch and -test-images
+// against them; cmd names the command in its messages.
+func (c *vaeConfig) load(cmd string) error {
+	c.loaded = map[string]*data.Splits{}
+	for _, d := range c.datasets {
+		sp, err := data.LoadImageSet(d)
+		if err != nil {
+			return err
+		}
+		if c.batch > sp.Train.Len() {
+			return &usageErr{msg: fmt.Sprintf("%s: -batch %d is more than the %d training images of %s", cmd, c.batch, sp.Train.Len(), d)}
+		}
+		if c.testImages > sp.Test.Len() {
+			return &usageErr{msg: fmt.Sprintf("%s: -test-images %d is more than the %d test images of %s", cmd, c.testImages, sp.Test.Len(), d)}
+		}
+		c.loaded[d] = sp
+	}
+	return nil
+}
+
+// progress returns the progress report over the training steps the runs
+// still need (none for a run whose result is reused).
+func (c *vaeConfig) progress(stderr io.Writer, runs []*vaeRun) (*experiment.Progress, error) {
+	total := 0
+	for _, r := range runs {
+		if res, _ := r.readResult(); res != nil {
+			continue
+		}
+		done, err := r.bare().StepsDone()
+		if err != nil {
+			return nil, err
+		}
+		total += c.steps - done
+	}
+	prog := experiment.NewProgress(stderr, total, c.quiet)
+	prog.OnStep = c.onStep
+	return prog, nil
+}
+
+// doRuns does (vaeRun.do) the runs, -jobs at a time in the given order,
+// and returns their results in the runs' order.
+func (c *vaeConfig) doRuns(ctx context.Context, prog *experiment.Progress, runs []*vaeRun, order []int) ([]*vaeResult, error) {
+	results := make([]*vaeResult, len(runs))
+	err := experiment.Parallel(ctx, c.jobs, order, func(ctx context.Context, i int) error {
+		res, err := runs[i].do(ctx, prog)
+		if errors.Is(err, errInterrupted) {
+			prog.Logf("%v", err)
+		}
+		results[i] = res
+		return err
+	})
+	return results, err
 }
 
 // vaeStepCost is each prior's rough cost of a run (training steps, the
