@@ -105,7 +105,10 @@
 //
 // CelebA (Table 2's third column) has no offline source here. LoadImageDir
 // reads a folder of 64×64 PNG or JPEG images (RGB, channel last) for a user
-// who has it, already cropped and resized.
+// who has it, already cropped and resized; ImageDirFiles lists the files it
+// would read, in its order, so that a caller can size or split the set
+// first. Commands take the folder from $EIMKIT_CELEBA_DIR (CelebADirEnv)
+// when none is given.
 //
 // # Invariants
 //

@@ -19,24 +19,15 @@ import (
 // of the paper's CelebA experiments.
 const DefaultImageSize = 64
 
-// LoadImageDir decodes every PNG or JPEG file in dir (by the extensions
-// .png, .jpg, .jpeg in any case; other files, folders and names starting
-// with "." are skipped) in lexical order of file names, as size×size RGB
-// images: Channels is 3, each pixel its 8-bit red, green and blue (a
-// colour with transparency is taken as premultiplied over black, as the
-// image package reports it). Images must already be size×size: the
-// authors' CelebA preprocessing (a central 160×160 crop resized to 64×64)
-// is the user's to apply. A size of 0 means DefaultImageSize.
-//
-// A folder with no images, a file that does not decode, or an image of
-// another size gives an error naming the file.
-func LoadImageDir(dir string, size int) (*Images, error) {
-	if size == 0 {
-		size = DefaultImageSize
-	}
-	if size < 0 {
-		return nil, fmt.Errorf("data: LoadImageDir: image size %d < 0", size)
-	}
+// CelebADirEnv names an environment variable that commands read as the
+// folder of CelebA images (for LoadImageDir) when no folder is given.
+const CelebADirEnv = "EIMKIT_CELEBA_DIR"
+
+// ImageDirFiles returns the names of the files LoadImageDir reads in dir,
+// in the order it reads them, without decoding any: a caller can size a
+// data set, or split it by name, before loading it. A folder that cannot
+// be read or has no images gives an error naming it.
+func ImageDirFiles(dir string) ([]string, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
@@ -56,6 +47,31 @@ func LoadImageDir(dir string, size int) (*Images, error) {
 		return nil, fmt.Errorf("data: %s: no .png, .jpg or .jpeg files", dir)
 	}
 	slices.Sort(names)
+	return names, nil
+}
+
+// LoadImageDir decodes every PNG or JPEG file in dir (by the extensions
+// .png, .jpg, .jpeg in any case; other files, folders and names starting
+// with "." are skipped) in lexical order of file names, as size×size RGB
+// images: Channels is 3, each pixel its 8-bit red, green and blue (a
+// colour with transparency is taken as premultiplied over black, as the
+// image package reports it). Images must already be size×size: the
+// authors' CelebA preprocessing (a central 160×160 crop resized to 64×64)
+// is the user's to apply. A size of 0 means DefaultImageSize.
+//
+// A folder with no images, a file that does not decode, or an image of
+// another size gives an error naming the file.
+func LoadImageDir(dir string, size int) (*Images, error) {
+	if size == 0 {
+		size = DefaultImageSize
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("data: LoadImageDir: image size %d < 0", size)
+	}
+	names, err := ImageDirFiles(dir)
+	if err != nil {
+		return nil, err
+	}
 
 	const channels = 3
 	d := size * size * channels

@@ -66,6 +66,9 @@ func TestLoadImageDir(t *testing.T) {
 	if m.Len() != 3 || m.Height != n || m.Width != n || m.Channels != 3 || m.Labels != nil {
 		t.Fatalf("%d images of %d×%d×%d", m.Len(), m.Height, m.Width, m.Channels)
 	}
+	if names, err := ImageDirFiles(dir); err != nil || !slices.Equal(names, []string{"a.PNG", "b.png", "c.jpg"}) {
+		t.Errorf("ImageDirFiles: %v, %v; want the three images in LoadImageDir's order", names, err)
+	}
 	a, b, c := m.Image(0), m.Image(1), m.Image(2)
 	for p := 0; p < n*n; p++ {
 		g := gray.Pix[p]
@@ -96,6 +99,9 @@ func TestLoadImageDir(t *testing.T) {
 	empty := t.TempDir()
 	if _, err := LoadImageDir(empty, 0); err == nil || !strings.Contains(err.Error(), empty) {
 		t.Errorf("empty folder: error %v", err)
+	}
+	if _, err := ImageDirFiles(empty); err == nil || !strings.Contains(err.Error(), empty) {
+		t.Errorf("ImageDirFiles of an empty folder: error %v", err)
 	}
 	if _, err := LoadImageDir(filepath.Join(empty, "missing"), 0); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("missing folder: error %v", err)
