@@ -282,7 +282,7 @@ func (f *fig3Config) run(ctx context.Context, stderr io.Writer) error {
 }
 
 // fig3TimeNote says what the time per step is.
-const fig3TimeNote = "seconds per step: wall time of a training step (the median over the steps of the time between " +
+const fig3TimeNote = "the wall time of a training step (the median over the steps of the time between " +
 	"consecutive steps in the run's metrics.jsonl; mean: the run's training time over its steps, validation bounds and " +
 	"checkpoints included), measured with the runs of -jobs training at once, on a machine that may be shared: compare " +
 	"the points of one invocation with each other, not with other machines"
@@ -311,6 +311,10 @@ type fig3Point struct {
 	// standard error: the paired comparison.
 	DiffFirst       jsonFloat `json:"diff_to_first"`
 	DiffFirstStdErr jsonFloat `json:"diff_to_first_stderr"`
+	// DiffPrev and DiffPrevStdErr are the same paired difference to the
+	// next smaller K or T (0 for the first).
+	DiffPrev       jsonFloat `json:"diff_to_previous"`
+	DiffPrevStdErr jsonFloat `json:"diff_to_previous_stderr"`
 	// SecondsPerStep is the median wall time of a training step,
 	// MeanSecondsPerStep the training time over the steps (fig3TimeNote).
 	SecondsPerStep     float64 `json:"seconds_per_step"`
@@ -349,23 +353,42 @@ func (f *fig3Config) point(r *vaeRun, res *vaeResult, runs []*vaeRun) (*fig3Poin
 	if pp, ok := vaePaper[fig3Data][r.prior]; ok && p.count() == paperAt {
 		p.Paper, p.PaperPM = &pp[0], &pp[1]
 	}
-	var first *vaeRun
+	var first, prev *vaeRun
 	for _, q := range runs {
-		if q.prior == r.prior {
-			first = q
+		if q == r {
 			break
 		}
+		if q.prior == r.prior {
+			first = cmp.Or(first, q)
+			prev = q
+		}
 	}
-	mine, base := r.evalValues(), first.evalValues()
-	if len(mine) != res.TestImages || len(base) != len(mine) {
-		return nil, fmt.Errorf("%s: eval.json holds %d and %d per-image bounds, want %d", r.name(), len(mine), len(base), res.TestImages)
+	mine := r.evalValues()
+	if len(mine) != res.TestImages {
+		return nil, fmt.Errorf("%s: eval.json holds %d per-image bounds, want %d", r.name(), len(mine), res.TestImages)
 	}
-	d := make([]float64, len(mine))
-	for i := range d {
-		d[i] = mine[i] - base[i]
+	paired := func(q *vaeRun) (jsonFloat, jsonFloat, error) {
+		if q == nil {
+			return 0, 0, nil
+		}
+		base := q.evalValues()
+		if len(base) != len(mine) {
+			return 0, 0, fmt.Errorf("%s: eval.json holds %d per-image bounds, want %d", q.name(), len(base), len(mine))
+		}
+		d := make([]float64, len(mine))
+		for i := range d {
+			d[i] = mine[i] - base[i]
+		}
+		m, se := meanStdErr(d)
+		return jsonFloat(m), jsonFloat(se), nil
 	}
-	m, se := meanStdErr(d)
-	p.DiffFirst, p.DiffFirstStdErr = jsonFloat(m), jsonFloat(se)
+	var err error
+	if p.DiffFirst, p.DiffFirstStdErr, err = paired(first); err != nil {
+		return nil, err
+	}
+	if p.DiffPrev, p.DiffPrevStdErr, err = paired(prev); err != nil {
+		return nil, err
+	}
 	pts, err := experiment.ReadMetrics(filepath.Join(r.dir, experiment.MetricsName))
 	if err != nil {
 		return nil, err
@@ -417,7 +440,7 @@ func fig3Markdown(all *fig3Results) string {
 		fmt.Fprintf(&b, "VAE on dynamically binarized MNIST (App. D.2's model), %d steps per run, batch %d, seed %d; "+
 			"test IWAE-%d on %d test images, mean ± standard error over the images. "+
 			"Δ: the paired difference to the smallest K or T on the same images (same binarization and evaluation streams), ± its standard error. "+
-			"Time: %s; here %d runs at once.\n\n",
+			"Time per step: %s; here %d runs at once.\n\n",
 			r.Steps, r.Batch, r.Seed, r.EvalSamples, r.TestImages, fig3TimeNote, all.Jobs)
 	}
 	for _, prior := range []vae.PriorKind{vae.SNIS, vae.HIS} {
@@ -435,15 +458,20 @@ func fig3Markdown(all *fig3Results) string {
 			n = "T"
 		}
 		fmt.Fprintf(&b, "## VAE w/ %s prior\n\n", vaePriorLabel(prior))
-		fmt.Fprintf(&b, "| %s | test IWAE-%d (ours) | Δ to %s = %d | s / step (median) | s / step (mean) | paper |\n", n, ps[0].Run.EvalSamples, n, ps[0].count())
-		b.WriteString("|---:|---:|---:|---:|---:|---|\n")
-		for _, p := range ps {
+		fmt.Fprintf(&b, "| %s | test IWAE-%d (ours) | Δ to %s = %d | Δ to the previous %s | s / step (median) | s / step (mean) | paper |\n",
+			n, ps[0].Run.EvalSamples, n, ps[0].count(), n)
+		b.WriteString("|---:|---:|---:|---:|---:|---:|---|\n")
+		for i, p := range ps {
 			paper := "—"
 			if p.Paper != nil {
 				paper = fmt.Sprintf("%.2f ± %.2f (Table 1, %s)", *p.Paper, *p.PaperPM, p.label())
 			}
-			fmt.Fprintf(&b, "| %d | %.2f ± %.2f | %+.2f ± %.2f | %.4f | %.4f | %s |\n", p.count(), float64(p.TestBound), float64(p.TestBoundStdErr),
-				float64(p.DiffFirst), float64(p.DiffFirstStdErr), p.SecondsPerStep, p.MeanSecondsPerStep, paper)
+			prev := "—"
+			if i > 0 {
+				prev = fmt.Sprintf("%+.2f ± %.2f", float64(p.DiffPrev), float64(p.DiffPrevStdErr))
+			}
+			fmt.Fprintf(&b, "| %d | %.2f ± %.2f | %+.2f ± %.2f | %s | %.4f | %.4f | %s |\n", p.count(), float64(p.TestBound), float64(p.TestBoundStdErr),
+				float64(p.DiffFirst), float64(p.DiffFirstStdErr), prev, p.SecondsPerStep, p.MeanSecondsPerStep, paper)
 		}
 		fmt.Fprintf(&b, "\nOurs: %s.\n\n", fig3Trend(ps, n))
 	}
@@ -456,16 +484,14 @@ func fig3Markdown(all *fig3Results) string {
 
 // fig3Trend says in words whether the bound and the time rise with the
 // count, judged by the paired differences between neighbours (a rise or
-// fall smaller than two standard errors of the difference to the first
-// point is "flat").
+// fall within two of its standard errors is "flat").
 func fig3Trend(ps []*fig3Point, n string) string {
 	if len(ps) < 2 {
 		return "one point only"
 	}
 	var ups, downs, flats int
-	for i := 1; i < len(ps); i++ {
-		d := float64(ps[i].DiffFirst - ps[i-1].DiffFirst)
-		tol := 2 * math.Max(float64(ps[i].DiffFirstStdErr), float64(ps[i-1].DiffFirstStdErr))
+	for _, p := range ps[1:] {
+		d, tol := float64(p.DiffPrev), 2*float64(p.DiffPrevStdErr)
 		switch {
 		case d > tol:
 			ups++
@@ -569,6 +595,7 @@ func writeFig3PNG(path string, all *fig3Results, c *vaeConfig) error {
 		pt.Add(tl, ts)
 		pt.Y.Min = 0
 		pt.Y.Max = 1.1 * maxY(tps)
+		pt.Y.Tick.Marker = niceTicks{}
 		bottom = append(bottom, pt)
 	}
 	const pw, ph, titleH = 4 * vg.Inch, 3 * vg.Inch, 0.4 * vg.Inch

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eimkit/eimkit/data"
 	"github.com/eimkit/eimkit/experiment"
+	"github.com/eimkit/eimkit/vae"
 )
 
 // fig3Tiny are settings of the fig3 command that train two SNIS and two
@@ -61,7 +63,7 @@ func TestFig3EndToEnd(t *testing.T) {
 		if p.Run == nil || p.Run.Steps != 20 || p.Run.TestImages != 20 || p.Run.EvalSamples != 5 {
 			t.Errorf("%s: run %+v, want 20 steps, 20 images, S = 5", p.label(), p.Run)
 		}
-		if first := p.count() == 16 || p.count() == 1; first && (p.DiffFirst != 0 || p.DiffFirstStdErr != 0) {
+		if first := p.count() == 16 || p.count() == 1; first && (p.DiffFirst != 0 || p.DiffFirstStdErr != 0 || p.DiffPrev != 0) {
 			t.Errorf("%s: paired difference to itself %v ± %v", p.label(), p.DiffFirst, p.DiffFirstStdErr)
 		}
 		for _, f := range []string{"samples.png", "curves.png", "result.json", "eval.json", experiment.MetricsName, experiment.CheckpointName} {
@@ -80,6 +82,9 @@ func TestFig3EndToEnd(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(dir, "results.md"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if p := res.Points[1]; p.DiffPrev != p.DiffFirst || math.IsNaN(float64(p.DiffPrev)) {
+		t.Errorf("K = 64: paired differences %v to K = 16 and %v to the previous K", p.DiffFirst, p.DiffPrev)
 	}
 	for _, s := range []string{"| K | test IWAE-5 (ours) |", "| 64 | ", "| T | test IWAE-5 (ours) |", "| 2 | ", "at the cost of additional computation"} {
 		if !strings.Contains(string(md), s) {
@@ -185,5 +190,55 @@ func TestFig3ProcessErrors(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%v: a refused run created %s", extra, out)
 		}
+	}
+}
+
+// TestFig3RunsAreVAERuns checks that a fig3 run is the vae command's run
+// at its K or T: the same identity (so a vae run directory with the same
+// settings is reused), and K and T in the identity of each.
+func TestFig3RunsAreVAERuns(t *testing.T) {
+	f, err := parseFig3Flags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := parseVAEFlags(nil, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := f.runs()
+	byName := map[string]*vaeRun{}
+	for _, r := range runs {
+		byName[r.name()] = r
+	}
+	for name, prior := range map[string]vae.PriorKind{"dynamic-mnist/snis-K1024": vae.SNIS, "dynamic-mnist/his-T5": vae.HIS} {
+		r := byName[name]
+		plain := &vaeRun{c: v, data: data.NameDynamicMNIST, prior: prior}
+		if r == nil || !reflect.DeepEqual(r.identity(), plain.identity()) {
+			t.Errorf("%s: identity differs from the vae command's %s run", name, prior)
+			continue
+		}
+		// The model: the same but for the other prior's count, which
+		// this prior does not use.
+		got, want := r.modelConfig(), plain.modelConfig()
+		if prior == vae.SNIS {
+			got.HIST = want.HIST
+		} else {
+			got.K = want.K
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: model %+v, the vae command's %+v", name, got, want)
+		}
+	}
+	if id := byName["dynamic-mnist/snis-K16"].identity(); id["K"] != "16" {
+		t.Errorf("snis-K16: identity K = %q", id["K"])
+	}
+	if id := byName["dynamic-mnist/his-T10"].identity(); id["his-T"] != "10" {
+		t.Errorf("his-T10: identity his-T = %q", id["his-T"])
+	}
+	if mc := byName["dynamic-mnist/his-T2"].modelConfig(); mc.HIST != 2 || mc.Prior != vae.HIS {
+		t.Errorf("his-T2: model config %+v", mc)
+	}
+	if d := byName["dynamic-mnist/snis-K64"].dir; d != filepath.Join("results-fig3", "dynamic-mnist", "snis-K64") {
+		t.Errorf("snis-K64: directory %s", d)
 	}
 }
