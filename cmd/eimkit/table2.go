@@ -52,12 +52,12 @@ centered by the logit of the training mean. celeba reads -celeba-dir (or
 $EIMKIT_CELEBA_DIR), a folder of -celeba-size × -celeba-size PNG or JPEG
 images (no CelebA ships with eimkit); its test split is the lexically last
 -celeba-test files (0: CelebA's own test partition if the folder holds its
-202,599 images under their names 000001… 202599, else the last tenth), its
-training split the files before them. Then trains each EIM of -model over the data with that
-model as its proposal π (package vae: DataSNIS, DataLARS, DataHIS),
-starting from the trained proposal and training energy and proposal
-together; π enters the bounds through its own ELBO integrand (training)
-and importance weights (evaluation). SNIS uses K = 1024 candidates on
+202,599 images under their names 000001 … 202599, else the last tenth),
+its training split the files before them. Then trains each EIM of -model
+over the data with that model as its proposal π (package vae: DataSNIS,
+DataLARS, DataHIS), starting from the trained proposal and training energy
+and proposal together; π enters the bounds through its own ELBO integrand
+(training) and importance weights (evaluation). SNIS uses K = 1024 candidates on
 binary data and 128 on continuous data (App. D.3), HIS T = 5 leapfrog
 steps (continuous data only), LARS T = 100. -candidate-grad chooses SNIS's
 gradient through binary candidates: pathwise (none, the paper's choice),
@@ -961,8 +961,9 @@ func (c *eimdataConfig) memory(images, test int) (need float64, what string) {
 			extra = max(extra, K*(decPer+d+enPer))
 		case "lars":
 			extra = max(extra, 1024*(decPer+2*d+enPer))
-		case "his":
-			extra = max(extra, 4000*(d*(2*(hT+1)+4)+(hT+1)*enPer))
+		case "his": // blocks of up to 40 samples of up to 100 images
+			rows := min(40, S) * min(100, nt)
+			extra = max(extra, rows*(d*(2*(hT+1)+4)+(hT+1)*enPer))
 		}
 	}
 	eval += extra
