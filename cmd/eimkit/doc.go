@@ -25,7 +25,7 @@ Commands:
 	hvi         Hamiltonian VI against a Gaussian q on a correlated Gaussian posterior (Sec. 5.3)
 	vsmc        ELBO, IWAE and FIVO proposals on the linear-Gaussian model (Sec. 5.3)
 	vae         VAEs with Gaussian, TRS, SNIS, HIS and LARS priors on binarized MNIST and Fashion-MNIST, test IWAE-1000 (Table 1)
-	eimdata     SNIS, LARS and HIS over the data with a VAE proposal, binary or continuous MNIST / Fashion-MNIST (Table 1's w/ VAE proposal rows, Table 2)
+	eimdata     SNIS, LARS and HIS over the data with a VAE proposal, binary or continuous MNIST / Fashion-MNIST, CelebA from a folder (Table 1's w/ VAE proposal rows, Table 2)
 	fig3        the VAE on dynamic MNIST with an SNIS prior at several K and an HIS prior at several T: test bound and time per step (Fig. 3)
 
 The first is described below; `eimkit help <command>` describes each in
