@@ -125,31 +125,7 @@ func parseFig3Flags(args []string, stderr io.Writer) (*fig3Config, error) {
 	if kErr == nil && tErr == nil && len(f.Ks)+len(f.Ts) == 0 {
 		v.failf("-K none -his-T none: nothing to run")
 	}
-	if c.hidden, err = parseWidths(hiddenFlag); err != nil {
-		v.failf("-hidden %q: %v", hiddenFlag, err)
-	}
-	if c.energyHidden, err = parseWidths(energyHiddenFlag); err != nil {
-		v.failf("-energy-hidden %q: %v", energyHiddenFlag, err)
-	}
-	v.atLeast("steps", c.steps, 1)
-	v.atLeast("batch", c.batch, 1)
-	v.positive("lr", c.lr)
-	v.positive("drop-lr", c.dropLR)
-	if !(c.annealFrac >= 0 && c.annealFrac <= 1) {
-		v.failf("-anneal-frac %v: want a fraction in [0, 1]", c.annealFrac)
-	}
-	if !(c.dropFrac > 0 && c.dropFrac <= 1) {
-		v.failf("-drop-frac %v: want a fraction in (0, 1]", c.dropFrac)
-	}
-	v.atLeast("latent", c.latent, 1)
-	v.atLeast("eval-samples", c.evalSamples, 1)
-	v.atLeast("test-images", c.testImages, 0)
-	v.atLeast("eval-every", c.evalEvery, 0)
-	v.atLeast("valid-images", c.validImages, 1)
-	v.atLeast("valid-samples", c.validSamples, 1)
-	v.atLeast("checkpoint-every", c.every, 1)
-	v.atLeast("jobs", c.jobs, 1)
-	v.nonEmpty("out", c.out)
+	c.checkShared(v, hiddenFlag, energyHiddenFlag)
 	if err := v.done(); err != nil {
 		return nil, err
 	}

@@ -149,6 +149,23 @@ func parseVAEFlags(args []string, stderr io.Writer) (*vaeConfig, error) {
 	for _, p := range ps {
 		c.priors = append(c.priors, vae.PriorKind(p))
 	}
+	c.checkShared(v, hiddenFlag, energyHiddenFlag)
+	v.atLeast("K", c.K, 1)
+	v.atLeast("trs-T", c.trsT, 1)
+	v.atLeast("lars-T", c.larsT, 1)
+	v.atLeast("his-T", c.hisT, 1)
+	v.atLeast("lars-z-draws", c.larsZDraws, 1)
+	v.atLeast("valid-lars-z-draws", c.validLARSZ, 1)
+	if err := v.done(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// checkShared parses -hidden and -energy-hidden into c and checks the
+// ranges of the flags the vae and fig3 commands share.
+func (c *vaeConfig) checkShared(v *flagChecker, hiddenFlag, energyHiddenFlag string) {
+	var err error
 	if c.hidden, err = parseWidths(hiddenFlag); err != nil {
 		v.failf("-hidden %q: %v", hiddenFlag, err)
 	}
@@ -166,24 +183,14 @@ func parseVAEFlags(args []string, stderr io.Writer) (*vaeConfig, error) {
 		v.failf("-drop-frac %v: want a fraction in (0, 1]", c.dropFrac)
 	}
 	v.atLeast("latent", c.latent, 1)
-	v.atLeast("K", c.K, 1)
-	v.atLeast("trs-T", c.trsT, 1)
-	v.atLeast("lars-T", c.larsT, 1)
-	v.atLeast("his-T", c.hisT, 1)
 	v.atLeast("eval-samples", c.evalSamples, 1)
 	v.atLeast("test-images", c.testImages, 0)
-	v.atLeast("lars-z-draws", c.larsZDraws, 1)
 	v.atLeast("eval-every", c.evalEvery, 0)
 	v.atLeast("valid-images", c.validImages, 1)
 	v.atLeast("valid-samples", c.validSamples, 1)
-	v.atLeast("valid-lars-z-draws", c.validLARSZ, 1)
 	v.atLeast("checkpoint-every", c.every, 1)
 	v.atLeast("jobs", c.jobs, 1)
 	v.nonEmpty("out", c.out)
-	if err := v.done(); err != nil {
-		return nil, err
-	}
-	return &c, nil
 }
 
 // vaeDefaultSteps is the default of -steps: the reduced budget of
