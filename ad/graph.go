@@ -179,11 +179,11 @@ func VJP(y, seed *Tensor, create bool, wrt ...*Tensor) []*Tensor {
 	seen := make(map[*float64]bool, len(wrt))
 	for i, w := range wrt {
 		g := grads[w.node]
-		if w.node == nil || g == nil {
+		fresh := w.node == nil || g == nil
+		if fresh {
 			g = Zeros(w.shape...)
 		}
 		if !create {
-			fresh := w.node == nil || grads[w.node] == nil // the Zeros above
 			owned := fresh || (bufKey(g) != nil && rec.owned[bufKey(g)])
 			g = g.Detach()
 			if len(g.data) > 0 {
