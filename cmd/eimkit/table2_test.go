@@ -133,11 +133,12 @@ func TestEIMDataTinyRuns(t *testing.T) {
 				if i > 0 {
 					d = filepath.Join(dir, r.Data, r.Proposal+"+"+r.Model)
 				}
-				for _, f := range []string{"result.json", "samples.png", "checkpoint.bin", "metrics.jsonl"} {
+				for _, f := range []string{"result.json", "samples.png", "checkpoint.bin", "metrics.jsonl", "test_bounds.json"} {
 					if _, err := os.Stat(filepath.Join(d, f)); err != nil {
 						t.Errorf("%s: %v", r.Model, err)
 					}
 				}
+				checkTestBounds(t, d, r)
 			}
 			md, err := os.ReadFile(filepath.Join(dir, "results.md"))
 			if err != nil {
@@ -327,5 +328,50 @@ func TestEIMDataSIGINTDuringEvaluation(t *testing.T) {
 	}
 	if got := withoutTimes(t, filepath.Join(dir, "results.json")); !reflect.DeepEqual(got, want) {
 		t.Errorf("results after the interruptions differ from the uninterrupted run's:\n%v\n%v", got, want)
+	}
+}
+
+// checkTestBounds checks a row against its run's test_bounds.json: one
+// bound per test image whose mean and standard error are the row's, and
+// for an EIM its own proposal's bounds, whose paired difference is the
+// row's energy gain.
+func checkTestBounds(t *testing.T, dir string, r *eimdataRow) {
+	t.Helper()
+	tb := readJSON[testBounds](t, filepath.Join(dir, "test_bounds.json"))
+	if len(tb.Bounds) != r.TestImages {
+		t.Fatalf("%s: %d bounds in test_bounds.json, want %d", r.Model, len(tb.Bounds), r.TestImages)
+	}
+	near := func(a, b float64) bool { return math.Abs(a-b) <= 1e-9*math.Max(1, math.Abs(b)) }
+	if m, se := meanStdErr(tb.Bounds); !near(m, float64(r.TestBound)) || !near(se, float64(r.TestBoundStdErr)) {
+		t.Errorf("%s: test_bounds.json gives %v ± %v, the row %v ± %v", r.Model, m, se, float64(r.TestBound), float64(r.TestBoundStdErr))
+	}
+	if r.OwnProposal == nil {
+		if tb.OwnProposal != nil || r.EnergyGain != nil {
+			t.Errorf("%s: a proposal's row has its own proposal's bounds or an energy gain", r.Model)
+		}
+		return
+	}
+	if len(tb.OwnProposal) != r.TestImages || r.EnergyGain == nil {
+		t.Fatalf("%s: %d own-proposal bounds, energy gain %v; want %d and a value", r.Model, len(tb.OwnProposal), r.EnergyGain, r.TestImages)
+	}
+	if m, _ := meanStdErr(tb.OwnProposal); !near(m, float64(*r.OwnProposal)) {
+		t.Errorf("%s: own proposal's bounds average %v, the row says %v", r.Model, m, float64(*r.OwnProposal))
+	}
+	// The paired difference written out: its mean is the difference of
+	// the two means, its standard error that of the differences (not the
+	// two bounds' errors combined).
+	n := float64(len(tb.Bounds))
+	var mean, ss float64
+	for i := range tb.Bounds {
+		mean += tb.Bounds[i] - tb.OwnProposal[i]
+	}
+	mean /= n
+	for i := range tb.Bounds {
+		d := tb.Bounds[i] - tb.OwnProposal[i] - mean
+		ss += d * d
+	}
+	se := math.Sqrt(ss / (n - 1) / n)
+	if !near(float64(*r.EnergyGain), mean) || !near(float64(*r.EnergyGainStdErr), se) || !near(mean, float64(r.TestBound)-float64(*r.OwnProposal)) {
+		t.Errorf("%s: energy gain %v ± %v, want %v ± %v", r.Model, float64(*r.EnergyGain), float64(*r.EnergyGainStdErr), mean, se)
 	}
 }
