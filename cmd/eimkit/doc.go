@@ -27,6 +27,7 @@ Commands:
 	vae         VAEs with Gaussian, TRS, SNIS, HIS and LARS priors on binarized MNIST and Fashion-MNIST, test IWAE-1000 (Table 1)
 	eimdata     SNIS, LARS and HIS over the data with a VAE proposal, binary or continuous MNIST / Fashion-MNIST, CelebA from a folder (Table 1's w/ VAE proposal rows, Table 2)
 	fig3        the VAE on dynamic MNIST with an SNIS prior at several K and an HIS prior at several T: test bound and time per step (Fig. 3)
+	paired      two evaluated runs compared image by image: each mean bound and A − B ± its paired standard error
 
 The first is described below; `eimkit help <command>` describes each in
 full.
