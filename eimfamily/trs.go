@@ -385,23 +385,66 @@ func (m *TRS) SampleIndex(rng *rand.Rand, ctx, x *ad.Tensor, s int) []int {
 // inversion. lq is log Q(x) for the n points.
 func (m *TRS) sampleIndex(rng *rand.Rand, q trsQ, lq []float64, s, n int) []int {
 	idx := make([]int, s*n)
-	la, lr := q.logAlpha.Item(), q.logR.Item()
-	nn := float64(q.n)
+	qi := TRSIndex{T: m.T, LogR: q.logR.Item(), LogAlpha: q.logAlpha.Item(), LogS0: q.logS0.Item()}
 	for k := range idx {
-		if rng.Float64() < math.Exp(la-lq[k%n]) {
-			idx[k] = m.T
-			continue
-		}
-		u := rng.Float64()
-		var j float64
-		if lr == 0 {
-			j = math.Floor(u * nn)
-		} else {
-			j = math.Floor(math.Log1p(u*math.Expm1(nn*lr)) / lr)
-		}
-		idx[k] = 1 + int(min(max(j, 0), nn-1))
+		idx[k] = qi.Sample(rng, lq[k%n])
 	}
 	return idx
+}
+
+// TRSIndex is q(i | x) of a TRS with T ≥ 2 at its current Ẑ, as plain
+// numbers (see TRS): with r = 1 − Ẑ and N = T − 1,
+//
+//	q(i | x) = r^{i−1} a(x) / Q(x) for i < T,   q(T | x) = α̂ / Q(x),
+//	Q(x) = a(x) S0 + α̂,   S0 = (1 − α̂)/Ẑ,   α̂ = r^N.
+//
+// It is for evaluations that draw the index themselves and supply the
+// rejected draws (package vae shares one sequence of rejected draws per
+// sample index across the images it evaluates); Integrands draws its
+// indices with the same Sample.
+type TRSIndex struct {
+	T                     int
+	LogR, LogAlpha, LogS0 float64 // log r, log α̂ = N log r, log S0
+}
+
+// Index returns q(i | x)'s numbers at the current LogitZ. It panics if
+// T < 2 (T = 1 has no index: the integrand is log π(x)).
+func (m *TRS) Index() TRSIndex {
+	if m.T < 2 {
+		panic(fmt.Sprintf("eimfamily: TRS.Index: T = %d, want T ≥ 2", m.T))
+	}
+	q := m.q()
+	return TRSIndex{T: m.T, LogR: q.logR.Item(), LogAlpha: q.logAlpha.Item(), LogS0: q.logS0.Item()}
+}
+
+// LogQ returns log Q(x) = log(a(x) S0 + α̂) given log a(x) = log σ(−U(x)).
+func (q TRSIndex) LogQ(logA float64) float64 {
+	u, v := logA+q.LogS0, q.LogAlpha
+	if u < v {
+		u, v = v, u
+	}
+	if math.IsInf(u, -1) {
+		return u
+	}
+	return u + math.Log1p(math.Exp(v-u))
+}
+
+// Sample draws i ~ q(i | x), in 1..T, given log Q(x): i = T with
+// probability α̂/Q(x), otherwise i − 1 is geometric with ratio r truncated
+// to {0, …, T − 2}, by inversion (two uniforms from rng).
+func (q TRSIndex) Sample(rng *rand.Rand, logQ float64) int {
+	if rng.Float64() < math.Exp(q.LogAlpha-logQ) {
+		return q.T
+	}
+	nn := float64(q.T - 1)
+	u := rng.Float64()
+	var j float64
+	if q.LogR == 0 {
+		j = math.Floor(u * nn)
+	} else {
+		j = math.Floor(math.Log1p(u*math.Expm1(nn*q.LogR)) / q.LogR)
+	}
+	return 1 + int(min(max(j, 0), nn-1))
 }
 
 // IntegrandsAt returns the TRS integrands ℓ_λ(x), [s, n], at given draws:

@@ -476,3 +476,39 @@ func TestTRSPanics(t *testing.T) {
 		t.Run(name, func(t *testing.T) { expectPanic(t, fn) })
 	}
 }
+
+// TestTRSIndexMatchesQ: TRSIndex's scalar log Q(x) equals the tensor
+// q.logQ that the bounds use, and q(i | x) from its numbers sums to one
+// over i = 1..T and equals logQI, for several Ẑ and T.
+func TestTRSIndexMatchesQ(t *testing.T) {
+	f := newFixture()
+	x := f.support()
+	for _, T := range []int{2, 3, 10, 100} {
+		for _, logit := range []float64{-6, -0.3, 0, 2.5} {
+			m := &TRS{Proposal: f.prop, Energy: f.energy, T: T, LogitZ: ad.Scalar(logit)}
+			qi := m.Index()
+			logA := ad.LogSigmoid(ad.Neg(m.Energy.Energy(nil, x))).Data()
+			want := m.q().logQ(ad.New(logA, len(logA))).Data()
+			ref := m.logQI(nil, x)
+			for p, la := range logA {
+				if got := qi.LogQ(la); math.Abs(got-want[p]) > 1e-14*math.Max(1, math.Abs(want[p])) {
+					t.Errorf("T=%d logit=%g point %d: LogQ = %.17g, q.logQ = %.17g", T, logit, p, got, want[p])
+				}
+				sum := 0.0
+				for i := 1; i <= T; i++ {
+					lq := qi.LogAlpha - qi.LogQ(la)
+					if i < T {
+						lq = float64(i-1)*qi.LogR + la - qi.LogQ(la)
+					}
+					if math.Abs(lq-ref[p][i-1]) > 1e-12 {
+						t.Errorf("T=%d logit=%g point %d: log q(%d | x) = %.15g, logQI %.15g", T, logit, p, i, lq, ref[p][i-1])
+					}
+					sum += math.Exp(lq)
+				}
+				if math.Abs(sum-1) > 1e-13 {
+					t.Errorf("T=%d logit=%g point %d: Σ_i q(i | x) = %.17g", T, logit, p, sum)
+				}
+			}
+		}
+	}
+}

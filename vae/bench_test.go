@@ -79,7 +79,8 @@ func BenchmarkVAETrainStep(b *testing.B) {
 // BenchmarkEvalPriors times the S = 1000 evaluation (Eval) of 10 random
 // images with each prior at the paper's sizes, for budgeting: the
 // candidates of SNIS (S·(K − 1) energy evaluations per call, shared by
-// the images of the call), TRS's per (sample, image) draws and HIS's
+// the images of the call), TRS's (T − 1 rejected draws per sample, shared
+// likewise; one energy and index per sample and image) and HIS's
 // leapfrog steps. LARS's Z is estimated once, before the timer, from
 // 2¹⁶ draws (the default 10⁸ is timed by BenchmarkLARSZ).
 func BenchmarkEvalPriors(b *testing.B) {

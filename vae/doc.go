@@ -76,8 +76,12 @@
 // independent, the tighter choice, at a cost of S·(K − 1) energy
 // evaluations per evaluation call rather than S·n·(K − 1);
 // Config.SharedCandidates restores the authors' single set (the tests
-// check both unbiased by enumeration at S = 2). TRS draws its
-// index and rejected draws independently for every (sample, image), HIS
+// check both unbiased by enumeration at S = 2). TRS does the same with
+// its rejected draws: one sequence c_1, …, c_{T−1} ~ π per sample index,
+// of which image i's estimate uses the first i − 1, with the index
+// i ~ q(i | z_s) drawn for every (sample, image) — so an image costs one
+// energy evaluation per sample rather than i − 1 (up to 1023 at T = 1024),
+// and for each image the S estimates are independent as before. HIS draws
 // its ρ_T for every (sample, image). LARS is evaluated with its plug-in Z
 // (eimfamily.LARS.LogProb) estimated from Config.LARSEvalDraws = 10⁸
 // proposal draws by default (Bauer & Mnih used 10¹⁰); its value is a
@@ -90,7 +94,8 @@
 // constants), and keeps only the S log-weights of the current images, so
 // memory is bounded for any S and n by the chunk sizes. Every random
 // number comes from a stream named by what it is for — the posterior
-// draws of image i, the candidates of sample s, the TRS draws of (s, i),
+// draws of image i, the candidates (TRS: rejected draws) of sample s, the
+// TRS index of (s, i),
 // the HIS draws of (image i, block of 40 samples), LARS's Z — split from
 // two seeds drawn from the caller's generator with SplitMix64, and the
 // log-sum-exp runs over s in order. Every network sees inputs of exactly

@@ -15,11 +15,12 @@ import (
 // named by (kind, i, j), derived from two seeds drawn from the caller's
 // generator, so that no chunking changes which number is used where.
 const (
-	streamEncoder = 1 + iota // (image): the draws z_s ~ q(z | x_image), s in order
-	streamSNIS               // (sample s): SNIS's K − 1 candidates of sample s, shared by the images
-	streamTRS                // (sample s, image): the index and rejected draws of TRS
-	streamHIS                // (image, block of hisBlock samples): ρ_T ~ q(ρ_T | z_s)
-	streamLARS               // (): the proposal draws behind the plug-in Z
+	streamEncoder     = 1 + iota // (image): the draws z_s ~ q(z | x_image), s in order
+	streamSNIS                   // (sample s): SNIS's K − 1 candidates of sample s, shared by the images
+	streamTRS                    // (sample s, image): TRS's index i ~ q(i | z)
+	streamHIS                    // (image, block of hisBlock samples): ρ_T ~ q(ρ_T | z_s)
+	streamLARS                   // (): the proposal draws behind the plug-in Z
+	streamTRSRejected            // (sample s): TRS's T − 1 rejected draws of sample s, shared by the images
 )
 
 type streams struct{ a, b uint64 }
@@ -284,7 +285,12 @@ type priorEval struct {
 	lars  *eimfamily.LARS
 	z     eimfamily.ZEstimate
 	lse   []float64 // SNIS: log Σ_c exp(−U(c)) over the K − 1 candidates of sample s; NaN until computed
-	share bool      // SNIS: one set of candidates for every sample
+	share bool      // SNIS, TRS: one set of candidates (rejected draws) for every sample
+	// TRS: cum[s][j] = Σ_{t ≤ j} (ℓ(c_t) − log r) over the first j + 1 of
+	// the T − 1 rejected draws c_t of sample s (ℓ = log σ(U)); nil until
+	// computed.
+	cum    [][]float64
+	trsIdx eimfamily.TRSIndex
 }
 
 func (m *Model) newPriorEval(ctx context.Context, st streams, S int) (*priorEval, error) {
@@ -309,7 +315,12 @@ func newPriorEvalFor(ctx context.Context, st streams, S int, prior Prior, shared
 		for i := range pe.lse {
 			pe.lse[i] = math.NaN()
 		}
-	case GaussianPrior, TRSPrior, HISPrior:
+	case TRSPrior:
+		if p.Model.T >= 2 {
+			pe.trsIdx = pe.prior.(TRSPrior).Model.Index()
+			pe.cum = make([][]float64, S)
+		}
+	case GaussianPrior, HISPrior:
 	default:
 		return nil, fmt.Errorf("vae: no evaluation for a prior of type %T", prior)
 	}
@@ -333,18 +344,7 @@ func (pe *priorEval) estimates(ctx context.Context, s0, i0 int, z *ad.Tensor) (*
 	case SNISPrior:
 		return pe.snis(p.Model, s0, z), nil
 	case TRSPrior:
-		zd := z.Data()
-		out := make([]float64, k*nc)
-		for s := range k {
-			if err := ctx.Err(); err != nil {
-				return nil, err
-			}
-			for i := range nc {
-				zi := ad.New(zd[(s*nc+i)*d:(s*nc+i+1)*d], 1, d)
-				out[s*nc+i] = p.Model.Integrands(pe.st.rng(streamTRS, s0+s, i0+i), nil, zi, 1).Item()
-			}
-		}
-		return ad.New(out, k, nc), nil
+		return pe.trs(ctx, p.Model, s0, i0, z)
 	case HISPrior:
 		// Per image, blocks of hisBlock samples (the chunk starts at a
 		// multiple of hisBlock), padded to hisBlock rows, each with the
@@ -413,4 +413,66 @@ func (pe *priorEval) snis(m *eimfamily.SNIS, s0 int, z *ad.Tensor) *ad.Tensor {
 	lse := ad.BroadcastTo(ad.New(append([]float64(nil), pe.lse[s0:s0+k]...), k, 1), k, nc)
 	logZ := ad.AddScalar(ad.LogSumExp(ad.Stack(0, negUz, lse), 0), -math.Log(float64(m.K)))
 	return ad.Sub(ad.Add(logPi, negUz), logZ)
+}
+
+// trs returns the TRS integrand of every z [k, nc, dz], [k, nc] (see
+// eimfamily.TRS),
+//
+//	ℓ_λ(z) = log π(z) + log Q(z) + Σ_{t<i} (ℓ(c_t) − log r),   i ~ q(i | z),
+//
+// with i drawn from the stream of (sample, image) and c_1, …, c_{T−1} the
+// rejected draws of sample s, drawn from the stream of s and shared by the
+// images: image i uses the first i − 1 of them. Their partial sums are
+// computed once per sample index and evaluation, so an image costs one
+// energy evaluation per sample instead of i − 1 (up to T − 1 = 1023). For
+// each image the S estimates stay independent, as with the draws made
+// per (sample, image), so each image's bound has the same distribution.
+func (pe *priorEval) trs(ctx context.Context, m *eimfamily.TRS, s0, i0 int, z *ad.Tensor) (*ad.Tensor, error) {
+	k, nc, d := z.Dim(0), z.Dim(1), z.Dim(2)
+	flat := ad.Reshape(z, k*nc, d)
+	logPi := m.Proposal.LogProb(nil, flat).Data()
+	if m.T == 1 {
+		return ad.New(logPi, k, nc), nil
+	}
+	qi := pe.trsIdx
+	for s := range k {
+		key := s0 + s
+		if pe.share {
+			key = 0
+		}
+		if pe.cum[s0+s] != nil {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if pe.share && pe.cum[0] != nil {
+			pe.cum[s0+s] = pe.cum[0]
+			continue
+		}
+		c := m.Proposal.Sample(pe.st.rng(streamTRSRejected, key, 0), nil, m.T-1).Detach()
+		ell := ad.LogSigmoid(rowwise(c, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) })).Data()
+		cum := make([]float64, m.T-1)
+		acc := 0.0
+		for t, v := range ell {
+			acc += v - qi.LogR
+			cum[t] = acc
+		}
+		pe.cum[s0+s] = cum
+	}
+	logA := ad.LogSigmoid(ad.Neg(rowwise(flat, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) }))).Data()
+	out := make([]float64, k*nc)
+	for s := range k {
+		cum := pe.cum[s0+s]
+		for i := range nc {
+			r := s*nc + i
+			lq := qi.LogQ(logA[r])
+			v := logPi[r] + lq
+			if idx := qi.Sample(pe.st.rng(streamTRS, s0+s, i0+i), lq); idx > 1 {
+				v += cum[idx-2]
+			}
+			out[r] = v
+		}
+	}
+	return ad.New(out, k, nc), nil
 }

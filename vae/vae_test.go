@@ -214,6 +214,64 @@ func TestTRSNestedMC(t *testing.T) {
 	checkMC(t, m, px, 40000)
 }
 
+// TestTRSSharedRejected: the evaluation's TRS estimates, whose rejected
+// draws are one sequence per sample shared by the images, equal
+// eimfamily's TRS.IntegrandsAt at the same draws — the index from the
+// (sample, image) stream through TRS.SampleIndex, the rejected draws from
+// the sample's stream — for T = 2 (at most one rejection) and T = 12; and
+// the sequences of different samples differ (for each image the S
+// estimates are independent), while SharedCandidates makes them one.
+func TestTRSSharedRejected(t *testing.T) {
+	const k, nc = 6, 5
+	for _, T := range []int{2, 12} {
+		for _, shared := range []bool{false, true} {
+			c := Config{Prior: TRS, Data: 20, Latent: 3, EncoderHidden: []int{4}, DecoderHidden: []int{4},
+				EnergyHidden: []int{5}, TRST: T}
+			m, err := NewModel(newRNG(21), c, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			trs := m.Prior.(TRSPrior).Model
+			trs.LogitZ.Data()[0] = -1.5 // Ẑ ≈ 0.18: many rejections
+			st := streams{11, 12}
+			pe, err := newPriorEvalFor(context.Background(), st, 10, m.Prior, shared)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const s0, i0 = 3, 7
+			z := ad.Randn(newRNG(22), k, nc, 3)
+			got, err := pe.estimates(context.Background(), s0, i0, z)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxIdx := 0
+			for s := range k {
+				key := s0 + s
+				if shared {
+					key = 0
+				}
+				cand := ad.Reshape(trs.Proposal.Sample(st.rng(streamTRSRejected, key, 0), nil, T-1), 1, T-1, 3)
+				for i := range nc {
+					zi := ad.Reshape(ad.Slice(ad.Slice(z, 0, s, s+1), 1, i, i+1), 1, 3)
+					idx := trs.SampleIndex(st.rng(streamTRS, s0+s, i0+i), nil, zi, 1)
+					maxIdx = max(maxIdx, idx[0])
+					want := trs.IntegrandsAt(nil, zi, idx, cand).Item()
+					if g := got.Data()[s*nc+i]; math.Abs(g-want) > exactTol*math.Max(1, math.Abs(want)) {
+						t.Errorf("T=%d shared=%v sample %d image %d (i = %d): estimate %.15g, IntegrandsAt %.15g", T, shared, s, i, idx[0], g, want)
+					}
+				}
+			}
+			if T > 2 && maxIdx < 4 {
+				t.Errorf("T=%d: largest index %d: the fixture does not exercise the rejected draws", T, maxIdx)
+			}
+			same := slices.Equal(pe.cum[s0], pe.cum[s0+1])
+			if same != shared {
+				t.Errorf("T=%d shared=%v: samples %d and %d share rejected draws: %v", T, shared, s0, s0+1, same)
+			}
+		}
+	}
+}
+
 // checkMC checks that the mean of exp(LogWeights) over S samples for one
 // image is p(x) within mcSigmas standard errors and that the bound
 // Eval is below log p(x) + its own error allowance.
