@@ -385,7 +385,7 @@ func (m *TRS) SampleIndex(rng *rand.Rand, ctx, x *ad.Tensor, s int) []int {
 // inversion. lq is log Q(x) for the n points.
 func (m *TRS) sampleIndex(rng *rand.Rand, q trsQ, lq []float64, s, n int) []int {
 	idx := make([]int, s*n)
-	qi := TRSIndex{T: m.T, LogR: q.logR.Item(), LogAlpha: q.logAlpha.Item(), LogS0: q.logS0.Item()}
+	qi := q.index(m.T)
 	for k := range idx {
 		idx[k] = qi.Sample(rng, lq[k%n])
 	}
@@ -413,8 +413,12 @@ func (m *TRS) Index() TRSIndex {
 	if m.T < 2 {
 		panic(fmt.Sprintf("eimfamily: TRS.Index: T = %d, want T ≥ 2", m.T))
 	}
-	q := m.q()
-	return TRSIndex{T: m.T, LogR: q.logR.Item(), LogAlpha: q.logAlpha.Item(), LogS0: q.logS0.Item()}
+	return m.q().index(m.T)
+}
+
+// index returns q's scalar quantities as a TRSIndex (Ẑ a scalar).
+func (q trsQ) index(T int) TRSIndex {
+	return TRSIndex{T: T, LogR: q.logR.Item(), LogAlpha: q.logAlpha.Item(), LogS0: q.logS0.Item()}
 }
 
 // LogQ returns log Q(x) = log(a(x) S0 + α̂) given log a(x) = log σ(−U(x)).

@@ -35,9 +35,16 @@ func splitmix64(x uint64) uint64 {
 }
 
 func (s streams) rng(kind, i, j int) *rand.Rand {
-	hi := splitmix64(s.a ^ splitmix64(uint64(kind)<<56^uint64(i)))
-	lo := splitmix64(s.b ^ splitmix64(uint64(kind)<<56^uint64(j)^0x5bd1e995<<20))
-	return rand.New(rand.NewPCG(hi, lo))
+	return rand.New(rand.NewPCG(s.seed(kind, i, j)))
+}
+
+// seed returns the PCG seed of stream (kind, i, j); reseeding one PCG with
+// it gives the numbers of rng(kind, i, j) without allocating, for streams
+// used once per (sample, image).
+func (s streams) seed(kind, i, j int) (hi, lo uint64) {
+	hi = splitmix64(s.a ^ splitmix64(uint64(kind)<<56^uint64(i)))
+	lo = splitmix64(s.b ^ splitmix64(uint64(kind)<<56^uint64(j)^0x5bd1e995<<20))
+	return hi, lo
 }
 
 // LogWeights returns the S log importance weights of each image of x
@@ -317,7 +324,7 @@ func newPriorEvalFor(ctx context.Context, st streams, S int, prior Prior, shared
 		}
 	case TRSPrior:
 		if p.Model.T >= 2 {
-			pe.trsIdx = pe.prior.(TRSPrior).Model.Index()
+			pe.trsIdx = p.Model.Index()
 			pe.cum = make([][]float64, S)
 		}
 	case GaussianPrior, HISPrior:
@@ -435,43 +442,41 @@ func (pe *priorEval) trs(ctx context.Context, m *eimfamily.TRS, s0, i0 int, z *a
 		return ad.New(logPi, k, nc), nil
 	}
 	qi := pe.trsIdx
-	for s := range k {
-		key := s0 + s
+	for s := s0; s < s0+k; s++ {
+		src := s // the sample whose rejected draws s uses
 		if pe.share {
-			key = 0
+			src = 0
 		}
-		if pe.cum[s0+s] != nil {
-			continue
+		if pe.cum[src] == nil {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			c := m.Proposal.Sample(pe.st.rng(streamTRSRejected, src, 0), nil, m.T-1).Detach()
+			ell := ad.LogSigmoid(rowwise(c, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) })).Data()
+			cum := make([]float64, m.T-1)
+			acc := 0.0
+			for t, v := range ell {
+				acc += v - qi.LogR
+				cum[t] = acc
+			}
+			pe.cum[src] = cum
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if pe.share && pe.cum[0] != nil {
-			pe.cum[s0+s] = pe.cum[0]
-			continue
-		}
-		c := m.Proposal.Sample(pe.st.rng(streamTRSRejected, key, 0), nil, m.T-1).Detach()
-		ell := ad.LogSigmoid(rowwise(c, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) })).Data()
-		cum := make([]float64, m.T-1)
-		acc := 0.0
-		for t, v := range ell {
-			acc += v - qi.LogR
-			cum[t] = acc
-		}
-		pe.cum[s0+s] = cum
+		pe.cum[s] = pe.cum[src]
 	}
 	logA := ad.LogSigmoid(ad.Neg(rowwise(flat, func(b *ad.Tensor) *ad.Tensor { return m.Energy.Energy(nil, b) }))).Data()
 	out := make([]float64, k*nc)
+	pcg := rand.NewPCG(0, 0)
+	r := rand.New(pcg) // reseeded per (sample, image): no allocation in the loop
 	for s := range k {
 		cum := pe.cum[s0+s]
 		for i := range nc {
-			r := s*nc + i
-			lq := qi.LogQ(logA[r])
-			v := logPi[r] + lq
-			if idx := qi.Sample(pe.st.rng(streamTRS, s0+s, i0+i), lq); idx > 1 {
+			pcg.Seed(pe.st.seed(streamTRS, s0+s, i0+i))
+			lq := qi.LogQ(logA[s*nc+i])
+			v := logPi[s*nc+i] + lq
+			if idx := qi.Sample(r, lq); idx > 1 {
 				v += cum[idx-2]
 			}
-			out[r] = v
+			out[s*nc+i] = v
 		}
 	}
 	return ad.New(out, k, nc), nil
