@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/gonum/diff/fd"
@@ -384,8 +385,59 @@ func hisDensity(h *eimfamily.HIS, p *finiteLV, x float64, L float64, nodes int) 
 	return sum
 }
 
+// TestNewDataHISInit checks NewDataHIS's starting point: q(ρ_T | x) =
+// N(0, I) for every x, the step size initEps in every dimension, α_t =
+// initAlpha for t ≥ 1 and ∏α_t = 1.
+func TestNewDataHISInit(t *testing.T) {
+	m := NewDataHIS(newRNG(3), tinyGaussianVAE(t, Gaussian), 3, nil, 4, 0.9995, 0.01, []int{5}, []int{6})
+	out := m.Model.Q.Forward(ad.New([]float64{0.3, -2, 7, 1, 0, -1}, 2, 3)).Data()
+	for i, v := range out {
+		if v != 0 {
+			t.Fatalf("q(ρ_T | x) output %d = %v, want 0 (mean 0, log scale 0)", i, v)
+		}
+	}
+	for i, e := range m.Model.StepSize() {
+		if math.Abs(e-0.01) > 1e-15 {
+			t.Errorf("step size %d = %v, want 0.01", i, e)
+		}
+	}
+	a := m.Model.Alphas()
+	prod := 1.0
+	for i, v := range a {
+		prod *= v
+		if i > 0 && math.Abs(v-0.9995) > 1e-12 {
+			t.Errorf("α_%d = %v, want 0.9995", i, v)
+		}
+	}
+	if math.Abs(prod-1) > 1e-12 {
+		t.Errorf("∏α_t = %v, want 1", prod)
+	}
+	for _, bad := range [][2]float64{{0, 0.1}, {1, 0.1}, {0.9, 0}, {0.9, math.Inf(1)}, {0.9, math.NaN()}} {
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), "vae: NewDataHIS") {
+					t.Errorf("NewDataHIS(α %v, ε %v): panic %v, want one naming vae: NewDataHIS", bad[0], bad[1], r)
+				}
+			}()
+			NewDataHIS(newRNG(3), tinyGaussianVAE(t, Gaussian), 3, nil, 4, bad[0], bad[1], []int{5}, []int{6})
+		}()
+	}
+}
+
+// randomizeQ gives m's q(ρ_T | x) network a random last layer, which
+// NewDataHIS starts at zero.
+func randomizeQ(m *DataHIS, rng *rand.Rand) {
+	last := m.Model.Q.Layers[len(m.Model.Q.Layers)-1]
+	for _, t := range []*ad.Tensor{last.W, last.B} {
+		for i := range t.Data() {
+			t.Data()[i] = 0.5 * rng.NormFloat64()
+		}
+	}
+}
+
 func tinyDataHIS(p *finiteLV) *DataHIS {
-	m := NewDataHIS(newRNG(8), p, 1, nil, 2, 0.9, []int{3}, []int{3})
+	m := NewDataHIS(newRNG(8), p, 1, nil, 2, 0.9, 0.1, []int{3}, []int{3})
+	randomizeQ(m, newRNG(9))
 	// A stronger energy and a larger step size than the defaults, so that
 	// the dynamics move x₀ visibly.
 	e := m.Model.Energy.(centered).U.(*eimfamily.MLPEnergy)
@@ -518,7 +570,10 @@ func TestDataEIMGradients(t *testing.T) {
 		"his": func() (interface {
 			Objective(*rand.Rand, *ad.Tensor, float64) *ad.Tensor
 		}, *nn.Params) {
-			m := NewDataHIS(newRNG(13), tinyGaussianVAE(t, SNIS), 3, mean, 2, 0.9, []int{3}, []int{3})
+			m := NewDataHIS(newRNG(13), tinyGaussianVAE(t, SNIS), 3, mean, 2, 0.9, 0.1, []int{3}, []int{3})
+			// Q's last layer starts at zero; a random one lets the
+			// check reach Q's hidden layers too.
+			randomizeQ(m, newRNG(14))
 			return m, m.Params()
 		},
 	}
@@ -721,7 +776,7 @@ func TestDataTrainStep(t *testing.T) {
 			l := NewDataLARS(newRNG(1), tinyGaussianVAE(t, Gaussian), 3, nil, 3, 4, 100, 3)
 			m, ps = l, l.Params()
 		case "his":
-			h := NewDataHIS(newRNG(1), tinyGaussianVAE(t, Gaussian), 3, nil, 2, 0.9, []int{3}, []int{3})
+			h := NewDataHIS(newRNG(1), tinyGaussianVAE(t, Gaussian), 3, nil, 2, 0.9, 0.1, []int{3}, []int{3})
 			m, ps = h, h.Params()
 		}
 		before := nn.Flatten(ps.Tensors())

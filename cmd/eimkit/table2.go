@@ -100,7 +100,8 @@ type eimdataConfig struct {
 	latent                      int
 	hidden, energyHidden        []int
 	K, larsT, hisT, larsZDraws  int
-	hisAlpha                    float64
+	hisAlpha, hisEps            float64
+	annealFrac                  float64
 	evalSamples, testImages     int
 	every                       int
 	out                         string
@@ -166,7 +167,9 @@ func parseEIMDataFlags(args []string, stderr io.Writer) (*eimdataConfig, error) 
 	fs.IntVar(&c.K, "K", 0, "SNIS's candidates and LARS's draws per step for Z (0: 1024 on binary, 128 on continuous data)")
 	fs.IntVar(&c.larsT, "lars-T", 100, "LARS's truncation T")
 	fs.IntVar(&c.hisT, "his-T", vae.ContinuousHIST, "HIS's leapfrog steps")
-	fs.Float64Var(&c.hisAlpha, "his-alpha", 0.9, "HIS's initial temperatures α_t, in (0, 1)")
+	fs.Float64Var(&c.annealFrac, "anneal-frac", 0.01, "fraction of the proposal's steps over which its KL weight rises from 0 to 1; 0: no annealing")
+	fs.Float64Var(&c.hisAlpha, "his-alpha", 0.9995, "HIS's initial temperatures α_t, in (0, 1)")
+	fs.Float64Var(&c.hisEps, "his-eps", 0.01, "HIS's initial step size in every dimension, > 0")
 	fs.IntVar(&c.larsZDraws, "lars-z-draws", 1_000_000, "proposal draws behind LARS's plug-in Z in the test evaluation")
 	fs.IntVar(&c.evalSamples, "eval-samples", 1000, "S of the test bound (Tables 1 and 2: 1000)")
 	fs.IntVar(&c.testImages, "test-images", 0, "test images evaluated, the first ones of the test split (0: all 10,000)")
@@ -250,6 +253,10 @@ func parseEIMDataFlags(args []string, stderr io.Writer) (*eimdataConfig, error) 
 	if !(c.hisAlpha > 0 && c.hisAlpha < 1) {
 		v.failf("-his-alpha %v: want a value in (0, 1)", c.hisAlpha)
 	}
+	v.positive("his-eps", c.hisEps)
+	if !(c.annealFrac >= 0 && c.annealFrac <= 1) {
+		v.failf("-anneal-frac %v: want a fraction in [0, 1]", c.annealFrac)
+	}
 	v.atLeast("lars-z-draws", c.larsZDraws, 1)
 	v.atLeast("eval-samples", c.evalSamples, 1)
 	v.atLeast("test-images", c.testImages, 0)
@@ -328,6 +335,9 @@ func (c *eimdataConfig) proposalIdentity() map[string]string {
 	if c.proposal == "convhvae" {
 		id["conv-filters"] = strconv.Itoa(c.convFilters)
 	}
+	if c.annealFrac != 0.01 { // absent from the identities of runs made before the flag
+		id["anneal-frac"] = strconv.FormatFloat(c.annealFrac, 'g', -1, 64)
+	}
 	switch c.prior {
 	case vae.SNIS, vae.TRS:
 		id["prior-K"] = strconv.Itoa(c.priorK)
@@ -375,15 +385,17 @@ func (c *eimdataConfig) eimIdentity(model string) map[string]string {
 		id["K"], id["lars-T"] = strconv.Itoa(c.K), strconv.Itoa(c.larsT)
 	case "his":
 		id["his-T"], id["his-alpha"] = strconv.Itoa(c.hisT), strconv.FormatFloat(c.hisAlpha, 'g', -1, 64)
+		// Version 2 starts q(ρ_T | x) at N(0, I) (vae.NewDataHIS).
+		id["his-eps"], id["his-init"] = strconv.FormatFloat(c.hisEps, 'g', -1, 64), "2"
 	}
 	return id
 }
 
 // schedule is App. D.2's learning-rate drop scaled to a phase's steps;
-// the proposal's KL weight is annealed over its first 1%.
+// the proposal's KL weight is annealed over its first -anneal-frac.
 func (c *eimdataConfig) schedule(steps int, anneal bool) vae.Schedule {
-	s := vae.Schedule{Steps: steps, LR: c.lr, DropLR: c.lr / 3, AnnealFrac: 0.01, DropFrac: 0.1}
-	if !anneal {
+	s := vae.Schedule{Steps: steps, LR: c.lr, DropLR: c.lr / 3, AnnealFrac: c.annealFrac, DropFrac: 0.1}
+	if !anneal || c.annealFrac == 0 {
 		s.AnnealFrac = -1
 	}
 	return s
@@ -494,7 +506,7 @@ func (c *eimdataConfig) newEIM(model string, p vae.DataProposal) (dataEIM, func(
 		m := vae.NewDataLARS(rng, p, d, mean, c.larsT, c.K, c.larsZDraws, c.energyHidden...)
 		return m, func(r *rand.Rand, n int) *ad.Tensor { return m.Sample(r, d, n) }, m
 	default: // his
-		m := vae.NewDataHIS(rng, p, d, mean, c.hisT, c.hisAlpha, c.energyHidden, c.energyHidden)
+		m := vae.NewDataHIS(rng, p, d, mean, c.hisT, c.hisAlpha, c.hisEps, c.energyHidden, c.energyHidden)
 		return m, m.Sample, nil
 	}
 }

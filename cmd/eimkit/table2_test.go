@@ -45,7 +45,7 @@ func TestEIMDataFlagsRefused(t *testing.T) {
 		{"-model", "his"}, {"-data", "continuous-fashion", "-candidate-grad", "gumbel"}, {"-data", "continuous-mnist", "-proposal", "convhvae"},
 		{"-proposal-prior", "normal"}, {"-prior-K", "0"}, {"-conv-filters", "0"}, {"-candidate-grad", "reinforce"},
 		{"-hidden", "8,0"}, {"-energy-hidden", "x"}, {"-steps", "0"}, {"-proposal-steps", "0"}, {"-lr", "NaN"},
-		{"-K", "-1"}, {"-his-alpha", "1"}, {"-eval-samples", "0"}, {"-test-images", "-1"}, {"-out", ""}, {"extra"},
+		{"-K", "-1"}, {"-his-alpha", "1"}, {"-his-eps", "0"}, {"-his-eps", "NaN"}, {"-anneal-frac", "1.5"}, {"-anneal-frac", "-0.1"}, {"-eval-samples", "0"}, {"-test-images", "-1"}, {"-out", ""}, {"extra"},
 	}
 	for _, args := range bad {
 		var buf bytes.Buffer
