@@ -562,11 +562,49 @@ type eimdataRow struct {
 	// standard error of that paired difference: both bounds vary mostly
 	// with the image, so the paired error is far smaller than either
 	// bound's own and is what says whether the energy helped.
-	EnergyGain       *jsonFloat        `json:"energy_gain,omitempty"`
-	EnergyGainStdErr *jsonFloat        `json:"energy_gain_stderr,omitempty"`
-	TrainSeconds     float64           `json:"train_seconds"`
-	EvalSeconds      float64           `json:"eval_seconds"`
-	Settings         map[string]string `json:"settings"`
+	EnergyGain       *jsonFloat `json:"energy_gain,omitempty"`
+	EnergyGainStdErr *jsonFloat `json:"energy_gain_stderr,omitempty"`
+	// HIS (HIS rows only) is the learned dynamics after training.
+	HIS          *hisState         `json:"his,omitempty"`
+	TrainSeconds float64           `json:"train_seconds"`
+	EvalSeconds  float64           `json:"eval_seconds"`
+	Settings     map[string]string `json:"settings"`
+}
+
+// hisLogEvery is how often (in steps) an HIS run's metrics.jsonl records
+// its dynamics' step sizes and temperatures (hisState.values).
+const hisLogEvery = 100
+
+// hisState summarizes HIS's learned dynamics: the step size ε (one per
+// dimension: its mean, smallest and largest) and the temperatures α₀, …,
+// α_T. They say how far the dynamics move x, hence whether the energy can
+// shape the density at all (docs/table2.md, "HIS's starting point").
+type hisState struct {
+	StepSizeMean float64   `json:"step_size_mean"`
+	StepSizeMin  float64   `json:"step_size_min"`
+	StepSizeMax  float64   `json:"step_size_max"`
+	Alphas       []float64 `json:"alphas"`
+}
+
+func hisDynamics(h *vae.DataHIS) *hisState {
+	eps := h.Model.StepSize()
+	s := &hisState{StepSizeMin: math.Inf(1), StepSizeMax: math.Inf(-1), Alphas: h.Model.Alphas()}
+	for _, v := range eps {
+		s.StepSizeMean += v / float64(len(eps))
+		s.StepSizeMin = min(s.StepSizeMin, v)
+		s.StepSizeMax = max(s.StepSizeMax, v)
+	}
+	return s
+}
+
+// values is the metrics.jsonl record of s.
+func (s *hisState) values() map[string]float64 {
+	v := map[string]float64{"his_eps_mean": s.StepSizeMean, "his_eps_min": s.StepSizeMin, "his_eps_max": s.StepSizeMax}
+	for t, a := range s.Alphas[1:] {
+		v[fmt.Sprintf("his_alpha_%d", t+1)] = a
+	}
+	v["his_alpha_0"] = s.Alphas[0]
+	return v
 }
 
 // eimdataResults is results.json.
@@ -1103,13 +1141,21 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 			if err != nil && !errors.Is(err, vae.ErrNotFinite) {
 				return experiment.Metrics{}, err
 			}
-			return experiment.Metrics{Objective: v}, nil
+			met := experiment.Metrics{Objective: v}
+			if h, ok := e.(*vae.DataHIS); ok && (step+1)%hisLogEvery == 0 {
+				met.Values = hisDynamics(h).values()
+			}
+			return met, nil
 		}
 		st := c.evalSettings(er.Identity, model)
 		row := readRow(dir, st)
 		if row == nil {
 			er.Eval = func(ctx context.Context, rec *experiment.Record) error {
 				row, err = c.evaluate(ctx, dir, er.Name, c.eimName(model), c.steps, st, rec, e.Eval, p.Eval, sample)
+				if h, ok := e.(*vae.DataHIS); ok && err == nil {
+					row.HIS = hisDynamics(h)
+					err = experiment.WriteJSON(filepath.Join(dir, "result.json"), row)
+				}
 				return err
 			}
 		}

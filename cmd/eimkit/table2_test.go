@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -139,6 +140,7 @@ func TestEIMDataTinyRuns(t *testing.T) {
 					}
 				}
 				checkTestBounds(t, d, r)
+				checkHISState(t, r)
 			}
 			md, err := os.ReadFile(filepath.Join(dir, "results.md"))
 			if err != nil {
@@ -159,6 +161,31 @@ func TestEIMDataTinyRuns(t *testing.T) {
 				t.Errorf("second run's rows differ from the first's")
 			}
 		})
+	}
+}
+
+// checkHISState checks that an HIS row, and only an HIS row, reports its
+// learned dynamics: positive step sizes with min ≤ mean ≤ max, and T + 1
+// temperatures whose product is 1 (α₀ = 1/∏_{t≥1} α_t).
+func checkHISState(t *testing.T, r *eimdataRow) {
+	t.Helper()
+	if (r.Model == "his") != (r.HIS != nil) {
+		t.Errorf("%s: HIS dynamics %v, want them exactly on the HIS row", r.Model, r.HIS)
+		return
+	}
+	if r.HIS == nil {
+		return
+	}
+	h := r.HIS
+	if !(h.StepSizeMin > 0 && h.StepSizeMin <= h.StepSizeMean && h.StepSizeMean <= h.StepSizeMax) {
+		t.Errorf("HIS step sizes min %v, mean %v, max %v; want 0 < min ≤ mean ≤ max", h.StepSizeMin, h.StepSizeMean, h.StepSizeMax)
+	}
+	logProd := 0.0
+	for _, a := range h.Alphas {
+		logProd += math.Log(a)
+	}
+	if T, _ := strconv.Atoi(r.Settings["his-T"]); len(h.Alphas) != T+1 || T < 1 || math.Abs(logProd) > 1e-12 {
+		t.Errorf("HIS temperatures %v (log of the product %v), his-T %q; want T + 1 of product 1", h.Alphas, logProd, r.Settings["his-T"])
 	}
 }
 
