@@ -695,3 +695,60 @@ func TestHISPanics(t *testing.T) {
 		}()
 	}
 }
+
+// TestHISZeroEnergyIsABlur checks the closed form behind docs/table2.md's
+// account of HIS's starting point: with a constant energy (∇U = 0) and
+// q(ρ_T | x) = N(0, I), the dynamics are a drift, x_T = x₀ + ε S ρ₀ with
+// S = Σ_{t=1}^{T} α₀ ∏_{s<t} α_s, and ρ_T = ρ₀ (∏α = 1). The integrand at
+// ρ_T = ξ is then log π(x − ε S ξ) exactly (log N(ρ₀) − log q(ρ_T) = 0), so
+// for π = N(m, σ²) its expectation over ξ falls short of log π(x) by
+// Σ_j (ε_j S)² / (2σ_j²): the blur's cost grows with (ε S)². Checked
+// pointwise at fixed draws, to rounding.
+func TestHISZeroEnergyIsABlur(t *testing.T) {
+	const d, T = 3, 5
+	loc, logScale := []float64{0.4, -1.1, 2.0}, []float64{-0.3, 0.2, 0.5}
+	prop := &Normal{Loc: ad.New(loc, d), LogScale: ad.New(logScale, d)}
+	rng := rand.New(rand.NewPCG(3, 9))
+	energy := NewMLPEnergy(rng, d, 0, 8)
+	clear(energy.Net.Layers[len(energy.Net.Layers)-1].W.Data()) // U constant
+	for _, alpha := range []float64{0.9, 0.9995} {
+		h := NewHIS(rng, prop, energy, T, 0, 8)
+		last := h.Q.Layers[len(h.Q.Layers)-1]
+		clear(last.W.Data())
+		clear(last.B.Data()) // q(ρ_T | x) = N(0, I)
+		eps := []float64{0.01, 0.1, 0.37}
+		for j, e := range eps {
+			h.RawEps.Data()[j] = math.Log(math.Expm1(e))
+		}
+		for i := range h.RawAlpha.Data() {
+			h.RawAlpha.Data()[i] = math.Log(alpha) - math.Log1p(-alpha)
+		}
+		// S from the temperatures as the docs define it.
+		a := h.Alphas()
+		S, w := 0.0, a[0]
+		for tt := 1; tt <= T; tt++ {
+			S += w
+			w *= a[tt]
+		}
+		x := []float64{0.1, -0.7, 2.5, 1.3, 0.0, -0.4}
+		xi := []float64{0.5, -1.2, 0.8, -0.3, 1.9, 0.05, 2.2, 0.7, -1.4, 0.0, -0.6, 1.1}
+		got := h.IntegrandsAt(nil, ad.New(x, 2, d), ad.New(xi, 2, 2, d)).Data()
+		for s := range 2 {
+			for i := range 2 {
+				want := 0.0
+				for j := range d {
+					x0 := x[i*d+j] - h.StepSize()[j]*S*xi[(s*2+i)*d+j]
+					sd := math.Exp(logScale[j])
+					z := (x0 - loc[j]) / sd
+					want += -0.5*z*z - math.Log(sd) - 0.5*math.Log(2*math.Pi)
+				}
+				if g := got[s*2+i]; math.Abs(g-want) > 1e-12*math.Max(1, math.Abs(want)) {
+					t.Errorf("α = %v, draw %d, x %d: integrand %.15g, want log π(x − εSξ) = %.15g (S = %v)", alpha, s, i, g, want, S)
+				}
+			}
+		}
+		if alpha == 0.9 && math.Abs(S-6.935) > 5e-4 {
+			t.Errorf("S at α = 0.9: %v, want 1.6935 · 4.0951 ≈ 6.935 (docs/table2.md)", S)
+		}
+	}
+}
