@@ -600,10 +600,9 @@ func hisDynamics(h *vae.DataHIS) *hisState {
 // values is the metrics.jsonl record of s.
 func (s *hisState) values() map[string]float64 {
 	v := map[string]float64{"his_eps_mean": s.StepSizeMean, "his_eps_min": s.StepSizeMin, "his_eps_max": s.StepSizeMax}
-	for t, a := range s.Alphas[1:] {
-		v[fmt.Sprintf("his_alpha_%d", t+1)] = a
+	for t, a := range s.Alphas {
+		v[fmt.Sprintf("his_alpha_%d", t)] = a
 	}
-	v["his_alpha_0"] = s.Alphas[0]
 	return v
 }
 
@@ -690,7 +689,8 @@ func (c *eimdataConfig) rowLabel(model string) string {
 // energy's, its gain over phase 1's proposal includes the proposal's
 // further training.
 func (c *eimdataConfig) evaluate(ctx context.Context, dir, name, model string, steps int, settings map[string]string, rec *experiment.Record,
-	eval, prop func(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error), sample func(*rand.Rand, int) *ad.Tensor) (*eimdataRow, error) {
+	eval, prop func(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error), sample func(*rand.Rand, int) *ad.Tensor,
+	his *hisState) (*eimdataRow, error) {
 	start := time.Now()
 	x, y := c.testSet()
 	bound := func(f func(ctx context.Context, rng *rand.Rand, x *ad.Tensor, S int) ([]float64, error), stream *rand.PCG) ([]float64, error) {
@@ -715,7 +715,7 @@ func (c *eimdataConfig) evaluate(ctx context.Context, dir, name, model string, s
 	}
 	row := &eimdataRow{Data: c.data, Proposal: c.propName(), Model: model, Label: c.rowLabel(model), Steps: steps, Seed: c.seed,
 		TestBound: jsonFloat(mean), TestBoundStdErr: jsonFloat(se), Scale: scale, EvalSamples: c.evalSamples,
-		TestImages: x.Dim(0), TrainSeconds: rec.Seconds, Settings: settings}
+		TestImages: x.Dim(0), HIS: his, TrainSeconds: rec.Seconds, Settings: settings}
 	if prop != nil {
 		vp, err := bound(prop, stream(c.seed, "eimdata", "eval-own-proposal", name))
 		if err != nil {
@@ -1099,7 +1099,7 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 	row := readRow(run.Dir, settings)
 	if row == nil {
 		run.Eval = func(ctx context.Context, rec *experiment.Record) error {
-			row, err = c.evaluate(ctx, run.Dir, run.Name, "vae", c.proposalSteps, settings, rec, m.Eval, nil, m.SampleData)
+			row, err = c.evaluate(ctx, run.Dir, run.Name, "vae", c.proposalSteps, settings, rec, m.Eval, nil, m.SampleData, nil)
 			return err
 		}
 	}
@@ -1151,11 +1151,11 @@ func (c *eimdataConfig) run(ctx context.Context, stderr io.Writer) error {
 		row := readRow(dir, st)
 		if row == nil {
 			er.Eval = func(ctx context.Context, rec *experiment.Record) error {
-				row, err = c.evaluate(ctx, dir, er.Name, c.eimName(model), c.steps, st, rec, e.Eval, p.Eval, sample)
-				if h, ok := e.(*vae.DataHIS); ok && err == nil {
-					row.HIS = hisDynamics(h)
-					err = experiment.WriteJSON(filepath.Join(dir, "result.json"), row)
+				var his *hisState
+				if h, ok := e.(*vae.DataHIS); ok {
+					his = hisDynamics(h)
 				}
+				row, err = c.evaluate(ctx, dir, er.Name, c.eimName(model), c.steps, st, rec, e.Eval, p.Eval, sample, his)
 				return err
 			}
 		}

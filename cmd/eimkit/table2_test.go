@@ -251,7 +251,7 @@ func TestEIMDataPixelScale(t *testing.T) {
 		return make([]float64, x.Dim(0)), nil
 	}
 	sample := func(_ *rand.Rand, n int) *ad.Tensor { return ad.Zeros(n, 784) }
-	row, err := c.evaluate(context.Background(), t.TempDir(), "test", "vae", 1, map[string]string{}, &experiment.Record{}, eval, eval, sample)
+	row, err := c.evaluate(context.Background(), t.TempDir(), "test", "vae", 1, map[string]string{}, &experiment.Record{}, eval, eval, sample, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
